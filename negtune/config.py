@@ -1,0 +1,377 @@
+"""Recipe schema, YAML loading, ``key.path=value`` overrides and the one-line errors.
+
+Why: a recipe mistake must be reported before any model or data set is touched, with the
+file and the exact key path (``recipes/x.yaml: train.lr: must be > 0``). The schema is a
+tree of plain dataclasses; one small validator walks it using the type hints and the
+``metadata`` of each field (``gt``, ``ge``, ``le``, ``choices``). This module imports only
+the standard library and PyYAML so that validation is instant.
+
+The ``loss`` section is free-form here (a name plus arguments); the loss registry checks
+it (see ``negtune.losses.resolve_loss``), still before anything heavy is loaded.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+
+from negtune.errors import UserError
+
+VARIANT_NAMES_DOC = "original, negated, instruction_free (see negtune.data.variants)"
+
+
+def _meta(**kwargs: Any) -> dict[str, Any]:
+    return kwargs
+
+
+@dataclass
+class DataConfig:
+    """What the model is trained on. See README "Recipe: data section"."""
+
+    tasks: list[str] = field(default_factory=lambda: ["piqa"])
+    # Prompt variants to emit per item, e.g. [negated] (the paper's FT) or [original, negated].
+    variants: list[str] = field(default_factory=lambda: ["negated"])
+    split: str = "train"
+    # Per-task cap, sampled with the recipe seed; a task with fewer items uses all of them.
+    max_instances: Optional[int] = field(default=10000, metadata=_meta(gt=0))
+    # 4-option tasks under negation: "seeded" trains on one wrong option chosen by a seeded
+    # rule; "all_wrong" emits one instance per wrong option.
+    negated_target: Literal["seeded", "all_wrong"] = "seeded"
+    # Keep only items present under every requested variant, adjacent in the output, so
+    # that losses needing original/negated pairs can find them.
+    pairs: bool = False
+    # Local files per task in the source's own schema: {piqa: data/samples/piqa/train.jsonl}
+    # (a list of files is allowed). Tasks without an entry load from the Hugging Face hub.
+    files: dict[str, Union[str, list[str]]] = field(default_factory=dict)
+    # Where hub data sets are cached (None: the datasets library default).
+    cache_dir: Optional[str] = None
+
+
+@dataclass
+class LoraConfig:
+    r: int = field(default=8, metadata=_meta(gt=0))
+    alpha: float = field(default=16.0, metadata=_meta(gt=0))
+    dropout: float = field(default=0.05, metadata=_meta(ge=0, lt=1))
+    # None: chosen per architecture (negtune.models.LORA_TARGETS).
+    target_modules: Optional[list[str]] = None
+
+
+@dataclass
+class ModelConfig:
+    # Hub id, local directory, or a named offline source (smollm2-135m-instruct).
+    name_or_path: str = "facebook/opt-350m"
+    revision: Optional[str] = None
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    peft: Literal["none", "lora", "qlora"] = "none"
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    gradient_checkpointing: bool = False
+    # Falls back to the tokenizer's model_max_length when None.
+    max_length: Optional[int] = field(default=512, metadata=_meta(gt=0))
+
+
+@dataclass
+class TrainConfig:
+    lr: float = field(default=1e-3, metadata=_meta(gt=0))
+    scheduler: Literal["constant", "linear", "cosine"] = "constant"
+    warmup_steps: int = field(default=0, metadata=_meta(ge=0))
+    epochs: int = field(default=5, metadata=_meta(gt=0))
+    per_device_batch_size: int = field(default=8, metadata=_meta(gt=0))
+    grad_accum: int = field(default=1, metadata=_meta(gt=0))
+    # If set, grad_accum is derived so that per_device x processes x grad_accum equals it,
+    # which keeps the optimisation identical when the process count changes.
+    global_batch_size: Optional[int] = field(default=None, metadata=_meta(gt=0))
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    weight_decay: float = field(default=0.0, metadata=_meta(ge=0))
+    max_grad_norm: Optional[float] = field(default=1.0, metadata=_meta(gt=0))
+    group_by_length: bool = True
+    save_every_steps: Optional[int] = field(default=None, metadata=_meta(gt=0))
+    keep_last: int = field(default=2, metadata=_meta(gt=0))
+    # None: start fresh; "auto": continue from the newest complete checkpoint in output_dir;
+    # or a path to a checkpoint directory.
+    resume: Optional[str] = None
+    eval_at_epoch_end: bool = False
+    log_every_steps: int = field(default=10, metadata=_meta(gt=0))
+    trackers: list[Literal["tensorboard", "wandb"]] = field(default_factory=lambda: ["tensorboard"])
+    # Stop after this many optimizer steps (for smoke runs); None: run all epochs.
+    max_steps: Optional[int] = field(default=None, metadata=_meta(gt=0))
+
+
+@dataclass
+class EvalCsvPair:
+    """A paper-format evaluation set: files per variant, e.g. {original: a.csv, negated: b.csv}."""
+
+    name: str = ""
+    files: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class EvalConfig:
+    # Registry tasks built with the data builder from `split` (local `files` or the hub).
+    tasks: list[str] = field(default_factory=list)
+    variants: list[str] = field(default_factory=lambda: ["original", "negated"])
+    split: str = "validation"
+    files: dict[str, Union[str, list[str]]] = field(default_factory=dict)
+    max_instances: Optional[int] = field(default=None, metadata=_meta(gt=0))
+    # Paper-format CSV sets.
+    csv: list[EvalCsvPair] = field(default_factory=list)
+    batch_size: int = field(default=16, metadata=_meta(gt=0))
+    # "joint": option tokens are what prompt+option adds after the prompt (default);
+    # "separate": prompt and option encoded separately (the paper's convention).
+    tokenization: Literal["joint", "separate"] = "joint"
+    limit: Optional[int] = field(default=None, metadata=_meta(gt=0))
+
+
+@dataclass
+class Recipe:
+    seed: int = 42
+    output_dir: str = "runs/default"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    # {name: ce, ...arguments}; validated by negtune.losses.
+    loss: dict[str, Any] = field(default_factory=lambda: {"name": "ce"})
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    # Where the recipe came from (not part of the schema; filled by load_recipe).
+    source: str = field(default="<defaults>", metadata=_meta(internal=True))
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if tp is type(None):
+        return "null"
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"a list (items: {_type_name(typing.get_args(tp)[0])})"
+    if origin is dict:
+        return "a mapping"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
+
+
+def _convert(value: Any, tp: Any, where: str, src: str) -> Any:
+    """Check ``value`` against type ``tp``; return the converted value or raise UserError."""
+    origin = typing.get_origin(tp)
+    bad = UserError(f"{src}: {where}: expected {_type_name(tp)}, got {value!r}")
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None:
+            if type(None) in args:
+                return None
+            raise bad
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg, where, src)
+            except UserError as err:
+                errors.append(err)
+        if len(errors) == 1:
+            raise errors[0]
+        raise bad
+    if origin is Literal:
+        if value in typing.get_args(tp):
+            return value
+        raise bad
+    if origin is list:
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise bad
+        (item_tp,) = typing.get_args(tp)
+        return [_convert(v, item_tp, f"{where}[{i}]", src) for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise bad
+        _key_tp, val_tp = typing.get_args(tp)
+        return {str(k): _convert(v, val_tp, f"{where}.{k}", src) for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        return _build_dataclass(tp, value, where, src)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise bad
+    if tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # PyYAML reads "1e-3" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                raise bad from None
+        raise bad
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise bad
+    raise bad
+
+
+def _check_range(value: Any, meta: dict[str, Any], where: str, src: str) -> None:
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    for key, op, text in (
+        ("gt", lambda a, b: a > b, ">"),
+        ("ge", lambda a, b: a >= b, ">="),
+        ("lt", lambda a, b: a < b, "<"),
+        ("le", lambda a, b: a <= b, "<="),
+    ):
+        if key in meta and not op(value, meta[key]):
+            raise UserError(f"{src}: {where}: must be {text} {meta[key]}, got {value!r}")
+
+
+def _build_dataclass(cls: type, raw: Any, where: str, src: str) -> Any:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{src}: {where or 'top level'}: expected a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
+    for key in raw:
+        if key not in fields:
+            path = f"{where}.{key}" if where else str(key)
+            known = ", ".join(sorted(fields))
+            raise UserError(f"{src}: {path}: unknown key (known: {known})")
+    kwargs = {}
+    for name, f in fields.items():
+        if name not in raw:
+            continue
+        path = f"{where}.{name}" if where else name
+        value = _convert(raw[name], hints[name], path, src)
+        _check_range(value, dict(f.metadata), path, src)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _check_semantics(recipe: Recipe, src: str) -> None:
+    """Cross-field rules that types alone cannot express."""
+    if not recipe.data.tasks:
+        raise UserError(f"{src}: data.tasks: must name at least one task")
+    if not recipe.data.variants:
+        raise UserError(f"{src}: data.variants: must name at least one variant")
+    if len(set(recipe.data.variants)) != len(recipe.data.variants):
+        raise UserError(f"{src}: data.variants: lists a variant twice")
+    if recipe.data.pairs and len(recipe.data.variants) < 2:
+        raise UserError(f"{src}: data.pairs: needs at least two data.variants to pair")
+    for task in recipe.data.files:
+        if task not in recipe.data.tasks:
+            raise UserError(f"{src}: data.files.{task}: task is not listed in data.tasks")
+    loss = recipe.loss
+    if not isinstance(loss.get("name"), str) or not loss["name"]:
+        raise UserError(f"{src}: loss.name: required, a registered loss or 'module.path:function'")
+    for i, pair in enumerate(recipe.eval.csv):
+        if not pair.files:
+            raise UserError(f"{src}: eval.csv[{i}].files: must map a variant to a CSV file")
+    if recipe.model.peft == "none" and recipe.model.dtype == "float16":
+        # Full fp16 fine-tuning with AdamW diverges without loss scaling; say so up front.
+        raise UserError(
+            f"{src}: model.dtype: float16 full fine-tuning is unsupported; use bfloat16 or float32"
+        )
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def parse_overrides(overrides: list[str]) -> list[tuple[list[str], Any]]:
+    """Parse ``a.b.c=value`` strings; the value is read as YAML (``1e-3``, ``[a, b]``, ``null``)."""
+    parsed = []
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(f"override {item!r}: expected key.path=value")
+        key, _, text = item.partition("=")
+        if not key or any(not part for part in key.split(".")):
+            raise UserError(f"override {item!r}: malformed key path")
+        try:
+            value = yaml.safe_load(text) if text != "" else ""
+        except yaml.YAMLError:
+            value = text
+        parsed.append((key.split("."), value))
+    return parsed
+
+
+def _apply_override(raw: dict[str, Any], path: list[str], value: Any) -> None:
+    node = raw
+    for part in path[:-1]:
+        nxt = node.get(part)
+        if nxt is None:
+            nxt = node[part] = {}
+        if not isinstance(nxt, dict):
+            raise UserError(f"override {'.'.join(path)}: {part} is not a mapping")
+        node = nxt
+    node[path[-1]] = value
+
+
+def recipe_from_dict(raw: Any, source: str = "<dict>", overrides: list[str] | None = None) -> Recipe:
+    """Validate a raw mapping (plus overrides) into a Recipe; raise UserError on any problem."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{source}: top level: expected a mapping, got {type(raw).__name__}")
+    raw = json.loads(json.dumps(raw, default=str))  # deep copy; our overrides must not leak
+    for path, value in parse_overrides(overrides or []):
+        _apply_override(raw, path, value)
+    recipe = _build_dataclass(Recipe, raw, "", source)
+    recipe.source = source
+    _check_semantics(recipe, source)
+    return recipe
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """Read and validate a recipe file. Relative paths inside it stay relative to the CWD."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{path}: recipe file not found")
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise UserError(f"{path}:{line}: {problem}") from None
+    return recipe_from_dict(raw, str(path), overrides)
+
+
+def recipe_to_dict(recipe: Recipe) -> dict[str, Any]:
+    out = dataclasses.asdict(recipe)
+    out.pop("source", None)
+    return out
+
+
+def recipe_hash(recipe: Recipe) -> str:
+    """sha256 of the resolved recipe in canonical JSON: names a run's exact settings."""
+    text = json.dumps(recipe_to_dict(recipe), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def dump_recipe(recipe: Recipe) -> str:
+    header = f"# resolved from {recipe.source}; sha256 {recipe_hash(recipe)}\n"
+    return header + yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False)
+
+
+def save_resolved(recipe: Recipe, directory: str | Path) -> Path:
+    """Write ``recipe.resolved.yaml`` beside an output, atomically."""
+    from negtune.io import write_text
+
+    target = Path(directory) / "recipe.resolved.yaml"
+    write_text(target, dump_recipe(recipe))
+    return target

@@ -1,0 +1,1 @@
+"""Data side: task registry, prompt variants, instance building, paper CSV format, collation."""

@@ -1,0 +1,52 @@
+"""The one record every part of negtune exchanges: a rendered prompt instance.
+
+Why a fixed record: the builder writes it, the trainer trains on it, the evaluator scores
+it and losses pair it, and a researcher reads it in ``instances.jsonl`` to see exactly what
+the model saw. Options carry their own leading space (" Paris"), as in the paper's files.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Instance:
+    task: str  # registry name, e.g. "piqa"
+    source_id: str  # the item's id in its source; (task, source_id) pairs variants
+    variant: str  # "original" | "negated" | "instruction_free" | ...
+    prompt: str  # fully rendered prompt, exactly as scored/trained
+    options: tuple[str, ...]  # answer options, each with its leading space
+    target: int  # index of the option trained on (a correct option under this variant)
+    gold: tuple[int, ...]  # every option index that counts as correct under this variant
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def pair_key(self) -> tuple[str, str]:
+        """Items with the same pair key are the same question under different prompts."""
+        return (self.task, self.source_id)
+
+    @property
+    def uid(self) -> str:
+        return f"{self.task}/{self.source_id}/{self.variant}/{self.target}"
+
+    def to_json(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["options"] = list(self.options)
+        row["gold"] = list(self.gold)
+        if not row["meta"]:
+            row.pop("meta")
+        return row
+
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> "Instance":
+        return cls(
+            task=row["task"],
+            source_id=str(row["source_id"]),
+            variant=row["variant"],
+            prompt=row["prompt"],
+            options=tuple(row["options"]),
+            target=int(row["target"]),
+            gold=tuple(int(g) for g in row["gold"]),
+            meta=dict(row.get("meta") or {}),
+        )

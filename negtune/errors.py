@@ -1,0 +1,37 @@
+"""One error type for every problem a user can fix.
+
+Why: the toolkit's contract is that bad input produces exactly one line naming the
+file, key or row and what is wrong, exit code 2, and no traceback. Every module raises
+``UserError``; only ``negtune.cli.run_main`` turns it into that line and that exit code, so
+library callers (tests, notebooks) still get a normal exception they can catch.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Callable, NoReturn
+
+EXIT_USER_ERROR = 2
+
+
+class UserError(Exception):
+    """A problem with the user's input (recipe, data file, path, argument).
+
+    The message must already be the complete one-line explanation, e.g.
+    ``recipes/x.yaml: train.lr: must be > 0``.
+    """
+
+    def __str__(self) -> str:  # keep it one line whatever the caller passed
+        return " ".join(str(self.args[0]).split("\n")) if self.args else "error"
+
+
+def fail(message: str) -> NoReturn:
+    raise UserError(message)
+
+
+def exit_on_user_error(func: Callable[[], int | None]) -> int:
+    """Run ``func``; on ``UserError`` print one line to stderr and return exit code 2."""
+    try:
+        return int(func() or 0)
+    except UserError as err:
+        print(f"negtune: error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
