@@ -1,0 +1,137 @@
+"""Model and tokenizer loading: hub id, local directory or named offline source.
+
+Why here: the trainer, the evaluator and the demo must resolve the same names the same
+way, and report an unreachable hub or a missing directory in one line instead of a
+transformers traceback. PEFT/QLoRA wrapping for training lives below the loaders.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from negtune.errors import UserError
+
+DTYPES = ("float32", "bfloat16", "float16")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+def _offline_sources() -> dict[str, Any]:
+    try:
+        from negtune.offline_model import OFFLINE_SOURCES
+    except ImportError:
+        return {}
+    return OFFLINE_SOURCES
+
+
+def is_named_offline_source(name: str) -> bool:
+    return name in _offline_sources()
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """Map a recipe's ``model.name_or_path`` to what ``from_pretrained`` takes.
+
+    Order: a named offline source (materialised on first use), an existing local
+    directory, then a hub id. A path-like name that does not exist is an error here,
+    not a confusing hub lookup later.
+    """
+    sources = _offline_sources()
+    if name_or_path in sources:
+        return str(sources[name_or_path]())
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
+            raise UserError(f"model {name_or_path}: directory has no config.json (not a saved model)")
+        return str(path)
+    if path.exists():
+        raise UserError(f"model {name_or_path}: is a file, expected a model directory or hub id")
+    looks_like_path = name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1
+    if looks_like_path or not _HUB_ID.match(name_or_path):
+        raise UserError(f"model {name_or_path}: no such directory")
+    return name_or_path
+
+
+def _hub_error(name: str, err: Exception) -> UserError:
+    reason = "offline (HF_HUB_OFFLINE=1)" if hub_offline() else "the hub could not be reached or has no such model"
+    return UserError(
+        f"model {name}: not a local directory, and loading it from the Hugging Face hub failed: {reason} "
+        f"({type(err).__name__})"
+    )
+
+
+def torch_dtype(name: str) -> Any:
+    import torch
+
+    if name not in DTYPES:
+        raise UserError(f"dtype {name!r}: use one of {', '.join(DTYPES)}")
+    return getattr(torch, name)
+
+
+def load_tokenizer(name_or_path: str, revision: str | None = None) -> Any:
+    """Load a tokenizer; give it a pad token (EOS) when it has none, padding on the right."""
+    from transformers import AutoTokenizer
+
+    resolved = resolve_model_path(name_or_path)
+    try:
+        tok = AutoTokenizer.from_pretrained(resolved, revision=revision, local_files_only=hub_offline())
+    except (OSError, ValueError) as err:
+        if Path(resolved).is_dir():
+            raise UserError(f"model {name_or_path}: cannot load tokenizer: {err}") from None
+        raise _hub_error(name_or_path, err) from None
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "right"
+    return tok
+
+
+def load_causal_lm(name_or_path: str, dtype: str = "float32", revision: str | None = None, **kwargs: Any) -> Any:
+    """Load an ``AutoModelForCausalLM`` in ``dtype`` (fp32, bf16, fp16)."""
+    from transformers import AutoModelForCausalLM
+
+    resolved = resolve_model_path(name_or_path)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            resolved, dtype=torch_dtype(dtype), revision=revision, local_files_only=hub_offline(), **kwargs
+        )
+    except (OSError, ValueError) as err:
+        if Path(resolved).is_dir():
+            raise UserError(f"model {name_or_path}: cannot load: {err}") from None
+        raise _hub_error(name_or_path, err) from None
+    return model
+
+
+def load_for_eval(name_or_path: str, adapter: str | None = None, dtype: str = "float32") -> tuple[Any, Any]:
+    """Model (eval mode, adapter applied unmerged) and tokenizer for scoring.
+
+    ``name_or_path`` may itself be an adapter directory (``adapter_config.json``); its base
+    model is then read from the adapter config.
+    """
+    resolved = resolve_model_path(name_or_path)
+    if adapter is None and Path(resolved, "adapter_config.json").is_file():
+        adapter, resolved = resolved, _adapter_base(resolved)
+    model = load_causal_lm(resolved, dtype=dtype)
+    tok_source = adapter if adapter and Path(adapter, "tokenizer_config.json").is_file() else resolved
+    tokenizer = load_tokenizer(tok_source)
+    if adapter is not None:
+        from peft import PeftModel
+
+        if not Path(adapter, "adapter_config.json").is_file():
+            raise UserError(f"adapter {adapter}: no adapter_config.json there")
+        model = PeftModel.from_pretrained(model, adapter, is_trainable=False)
+    model.eval()
+    return model, tokenizer
+
+
+def _adapter_base(adapter_dir: str) -> str:
+    import json
+
+    cfg = json.loads(Path(adapter_dir, "adapter_config.json").read_text())
+    base = cfg.get("base_model_name_or_path")
+    if not base:
+        raise UserError(f"adapter {adapter_dir}: adapter_config.json names no base_model_name_or_path")
+    return base

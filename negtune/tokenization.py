@@ -1,0 +1,71 @@
+"""How a (prompt, option) pair becomes tokens: one convention shared by scoring and training.
+
+Why one module: the evaluator's log-likelihoods and the trainer's target tokens must cut
+prompt from answer at the same place, or fine-tuning optimises something the evaluator
+does not measure.
+
+The scored (and trained) sequence is always ``prompt_ids + option_ids``:
+
+* ``joint`` (default): the prompt is encoded with the tokenizer's own special tokens (BOS
+  for OPT). Trailing whitespace of the prompt is moved to the start of the option (as
+  lm-evaluation-harness does), and the option's tokens are what the encoding of
+  ``prompt + option`` adds after the prompt's tokens. BPE merges across the boundary are
+  therefore seen the way the model saw them in pre-training text.
+* ``separate`` (the paper's convention): prompt and option are encoded independently, the
+  option without special tokens.
+
+Because ``prompt_ids`` never depends on the option, every option of an item shares the
+same prompt prefix, which is what lets the scorer run the prompt once.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from negtune.errors import UserError
+
+Mode = Literal["joint", "separate"]
+MODES = ("joint", "separate")
+
+
+def _split_trailing_space(prompt: str, option: str) -> tuple[str, str]:
+    stripped = prompt.rstrip()
+    return stripped, prompt[len(stripped):] + option
+
+
+def encode_pair(tokenizer: Any, prompt: str, option: str, mode: Mode = "joint") -> tuple[list[int], list[int]]:
+    """Return ``(prompt_ids, option_ids)`` for one prompt and one answer option."""
+    if mode not in MODES:
+        raise UserError(f"tokenization: unknown mode {mode!r} (use joint or separate)")
+    if mode == "separate":
+        prompt_ids = list(tokenizer(prompt)["input_ids"])
+        option_ids = list(tokenizer(option, add_special_tokens=False)["input_ids"])
+    else:
+        context, continuation = _split_trailing_space(prompt, option)
+        prompt_ids = list(tokenizer(context)["input_ids"])
+        whole = list(tokenizer(context + continuation)["input_ids"])
+        option_ids = whole[len(prompt_ids):]
+    if not option_ids:
+        raise UserError(f"tokenization: option {option!r} encodes to no tokens after prompt {prompt[-40:]!r}")
+    return prompt_ids, option_ids
+
+
+def encode_prompt(tokenizer: Any, prompt: str, mode: Mode = "joint") -> list[int]:
+    """The prompt ids ``encode_pair`` would produce, without needing an option."""
+    text = prompt if mode == "separate" else prompt.rstrip()
+    return list(tokenizer(text)["input_ids"])
+
+
+def truncate_left(prompt_ids: list[int], option_ids: list[int], max_length: int | None,
+                  bos_token_id: int | None = None) -> list[int]:
+    """Trim the prompt from the left so that prompt+option fits ``max_length``.
+
+    The option is never cut (it is what is scored or trained); a leading BOS is kept.
+    """
+    if max_length is None or len(prompt_ids) + len(option_ids) <= max_length:
+        return prompt_ids
+    keep_bos = bool(prompt_ids) and bos_token_id is not None and prompt_ids[0] == bos_token_id
+    room = max_length - len(option_ids) - (1 if keep_bos else 0)
+    if room < 1:
+        raise UserError(f"tokenization: option of {len(option_ids)} tokens does not fit max_length {max_length}")
+    body = prompt_ids[1:] if keep_bos else prompt_ids
+    return ([prompt_ids[0]] if keep_bos else []) + body[-room:]
