@@ -65,8 +65,8 @@ class LoraConfig:
 
 @dataclass
 class ModelConfig:
-    # Hub id, local directory, or a named offline source (smollm2-135m-instruct).
-    name_or_path: str = "facebook/opt-350m"
+    # Required. Hub id, local directory, or a named offline source (smollm2-135m-instruct).
+    name_or_path: str = field(default="", metadata=_meta(required=True))
     revision: Optional[str] = None
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     peft: Literal["none", "lora", "qlora"] = "none"
@@ -255,6 +255,9 @@ def _build_dataclass(cls: type, raw: Any, where: str, src: str) -> Any:
     kwargs = {}
     for name, f in fields.items():
         if name not in raw:
+            if f.metadata.get("required"):
+                path = f"{where}.{name}" if where else name
+                raise UserError(f"{src}: {path}: required key is missing")
             continue
         path = f"{where}.{name}" if where else name
         value = _convert(raw[name], hints[name], path, src)
@@ -330,6 +333,7 @@ def recipe_from_dict(raw: Any, source: str = "<dict>", overrides: list[str] | No
     raw = json.loads(json.dumps(raw, default=str))  # deep copy; our overrides must not leak
     for path, value in parse_overrides(overrides or []):
         _apply_override(raw, path, value)
+    raw.setdefault("model", {})
     recipe = _build_dataclass(Recipe, raw, "", source)
     recipe.source = source
     _check_semantics(recipe, source)
