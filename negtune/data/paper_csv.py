@@ -1,0 +1,130 @@
+"""The paper's released evaluation format: ``sample_id,prompt,classes,answer_index``.
+
+``classes`` is a Python list literal of the options (each starting with a space), read with
+``ast.literal_eval``; ``answer_index`` is an int, or comma-separated ints ("0,1,3") when several
+options are correct (negated 4-option tasks). Writing uses the csv module's minimal quoting and
+``repr`` of the option list, which reproduces the paper's files byte for byte (those with
+``\\n`` line ends) and always round-trips through ``read_paper_csv``.
+"""
+from __future__ import annotations
+
+import ast
+import csv
+import io
+from pathlib import Path
+from typing import Iterable, Optional
+
+from negtune.data.instances import Instance
+from negtune.data.tasks import guess_task_from_filename
+from negtune.errors import UserError
+
+COLUMNS = ("sample_id", "prompt", "classes", "answer_index")
+
+
+def guess_variant(path: str | Path) -> str:
+    return "negated" if "negation" in Path(path).name.lower() else "original"
+
+
+def parse_answer_set(text: str, n_options: int, where: str) -> tuple[int, ...]:
+    raw = str(text).strip()
+    try:
+        values = [int(part.strip()) for part in raw.split(",")]
+    except ValueError:
+        raise UserError(f"{where}: malformed answer set {raw!r} (expected an int or '0,1,3')") from None
+    if len(set(values)) != len(values):
+        raise UserError(f"{where}: malformed answer set {raw!r} (repeats an index)")
+    for v in values:
+        if not 0 <= v < n_options:
+            raise UserError(f"{where}: answer index {v} out of range ({n_options} options)")
+    return tuple(values)
+
+
+def _parse_classes(text: str, where: str) -> tuple[str, ...]:
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        raise UserError(f"{where}: unparsable option list {text[:60]!r}") from None
+    if not isinstance(value, (list, tuple)) or not value or not all(isinstance(v, str) for v in value):
+        raise UserError(f"{where}: unparsable option list {text[:60]!r} (expected a non-empty list of strings)")
+    return tuple(value)
+
+
+def read_paper_csv(
+    path: str | Path, variant: Optional[str] = None, task: Optional[str] = None
+) -> list[Instance]:
+    """Instances from a paper-format CSV (source_id = sample_id, target = first gold index).
+
+    ``variant`` defaults to "negated" when the file name contains "negation", else "original";
+    ``task`` defaults to the registry task the file name names (``ai2_arc_...`` → arc_easy),
+    else the file's stem.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{p}: file not found")
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise UserError(f"{p}: not UTF-8 text") from None
+    if not text.strip():
+        raise UserError(f"{p}: empty file")
+    variant = variant or guess_variant(p)
+    task = task or guess_task_from_filename(p.name) or p.stem
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = reader.fieldnames or []
+    for col in COLUMNS:
+        if col not in header:
+            raise UserError(f"{p}: missing column {col!r} (header: {','.join(header)})")
+    out: list[Instance] = []
+    seen: dict[str, int] = {}
+    try:
+        for i, row in enumerate(reader, start=1):
+            where = f"{p}: row {i}"
+            if any(row.get(col) is None for col in COLUMNS):
+                raise UserError(f"{where}: fewer cells than columns")
+            sid = row["sample_id"].strip()
+            if not sid:
+                raise UserError(f"{where}: empty sample_id")
+            if sid in seen:
+                raise UserError(f"{where}: duplicate sample_id {sid!r} (first at row {seen[sid]})")
+            seen[sid] = i
+            options = _parse_classes(row["classes"], where)
+            gold = parse_answer_set(row["answer_index"], len(options), where)
+            out.append(
+                Instance(
+                    task=task,
+                    source_id=sid,
+                    variant=variant,
+                    prompt=row["prompt"],
+                    options=options,
+                    target=gold[0],
+                    gold=gold,
+                )
+            )
+    except csv.Error as err:
+        raise UserError(f"{p}: row {reader.line_num}: malformed CSV ({err})") from None
+    if not out:
+        raise UserError(f"{p}: no rows")
+    return out
+
+
+def format_answer_set(gold: Iterable[int]) -> str:
+    return ",".join(str(int(g)) for g in gold)
+
+
+def paper_csv_text(instances: Iterable[Instance]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for inst in instances:
+        writer.writerow([inst.source_id, inst.prompt, repr(list(inst.options)), format_answer_set(inst.gold)])
+    return buf.getvalue()
+
+
+def write_paper_csv(path: str | Path, instances: Iterable[Instance]) -> None:
+    """Write instances in the paper's format, atomically."""
+    from negtune.io import write_text
+
+    rows = list(instances)
+    if not rows:
+        raise UserError(f"{path}: nothing to write (no instances)")
+    write_text(path, paper_csv_text(rows))
