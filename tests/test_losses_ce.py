@@ -21,9 +21,9 @@ def test_ce_hand_value():
     # after token 0: logits [0, ln2, 0] -> p(1) = 2/4; after token 1: uniform -> p(2) = 1/3
     table = [[0.0, math.log(2), 0.0], [0.0, 0.0, 0.0], [5.0, 0.0, 0.0]]
     out = resolve_loss({"name": "ce"})(FixedLogits(table), _batch(), LossContext())
-    assert math.isclose(float(out.loss), (math.log(2) + math.log(3)) / 2, rel_tol=1e-6)
+    assert math.isclose(out.loss.item(), (math.log(2) + math.log(3)) / 2, rel_tol=1e-6)
     assert out.n_tokens == 2
-    assert math.isclose(out.components["ce"], float(out.loss))
+    assert math.isclose(out.components["ce"], out.loss.item())
 
 
 def test_ce_trains_tiny_opt(tiny_opt_dir):
