@@ -135,3 +135,128 @@ def _adapter_base(adapter_dir: str) -> str:
     if not base:
         raise UserError(f"adapter {adapter_dir}: adapter_config.json names no base_model_name_or_path")
     return base
+
+
+# --------------------------------------------------------------------------- training: PEFT / QLoRA
+
+# LoRA target modules per ``config.model_type`` (attention projections; what the LoRA and
+# QLoRA papers adapt at minimum). Other architectures need ``model.lora.target_modules``.
+LORA_TARGETS: dict[str, list[str]] = {
+    "opt": ["q_proj", "k_proj", "v_proj", "out_proj"],
+    "llama": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "mistral": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "mixtral": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "qwen3": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "gemma": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "gemma2": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "phi3": ["qkv_proj", "o_proj"],
+    "gpt2": ["c_attn", "c_proj"],
+    "gpt_neox": ["query_key_value", "dense"],
+    "gptj": ["q_proj", "k_proj", "v_proj", "out_proj"],
+    "gpt_neo": ["q_proj", "k_proj", "v_proj", "out_proj"],
+    "bloom": ["query_key_value", "dense"],
+    "falcon": ["query_key_value", "dense"],
+}
+
+_NAME_HINTS = [("opt-", "opt"), ("llama", "llama"), ("mistral", "mistral"), ("qwen2", "qwen2"),
+               ("smollm", "llama"), ("gpt2", "gpt2"), ("pythia", "gpt_neox"), ("gpt-neox", "gpt_neox")]
+
+
+def model_type_of(name_or_path: str, revision: str | None = None, guess_offline: bool = False) -> tuple[str, bool]:
+    """``(model_type, certain)`` from ``config.json`` only (no weights are read).
+
+    With ``guess_offline`` (dry runs), a hub id whose config is not cached offline is guessed
+    from its name (``certain`` False) instead of raising.
+    """
+    from transformers import AutoConfig
+
+    resolved = resolve_model_path(name_or_path)
+    try:
+        cfg = AutoConfig.from_pretrained(resolved, revision=revision, local_files_only=hub_offline())
+    except (OSError, ValueError) as err:
+        if Path(resolved).is_dir():
+            raise UserError(f"model {name_or_path}: cannot read config.json: {err}") from None
+        if guess_offline:
+            low = name_or_path.lower()
+            for hint, mtype in _NAME_HINTS:
+                if hint in low:
+                    return mtype, False
+            return "unknown", False
+        raise _hub_error(name_or_path, err) from None
+    return str(getattr(cfg, "model_type", "unknown")), True
+
+
+def lora_targets(model_type: str, lora_cfg: Any, name: str) -> list[str]:
+    """The LoRA target modules: explicit ``model.lora.target_modules`` or the per-architecture table."""
+    if lora_cfg.target_modules:
+        return list(lora_cfg.target_modules)
+    if model_type not in LORA_TARGETS:
+        raise UserError(
+            f"model.lora.target_modules: architecture {model_type!r} of {name} has no default LoRA targets "
+            f"(known: {', '.join(sorted(LORA_TARGETS))}); list the module names explicitly"
+        )
+    return list(LORA_TARGETS[model_type])
+
+
+def check_qlora_available() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise UserError("model.peft: qlora needs bitsandbytes (pip install 'negtune[qlora]')")
+
+
+def load_for_training(model_cfg: Any, model_type: str) -> Any:
+    """Load the base model for fine-tuning per ``ModelConfig``; QLoRA loads 4-bit NF4 weights.
+
+    Gradient checkpointing uses ``use_reentrant=False`` (the reentrant variant breaks LoRA
+    under DDP: peft #313, trl #921). Returns the (possibly PEFT-wrapped) model.
+    """
+    kwargs: dict[str, Any] = {}
+    if model_cfg.peft == "qlora":
+        check_qlora_available()
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch_dtype(model_cfg.dtype),
+        )
+    model = load_causal_lm(model_cfg.name_or_path, dtype=model_cfg.dtype, revision=model_cfg.revision, **kwargs)
+    gc_kwargs = {"use_reentrant": False}
+    if model_cfg.peft == "qlora":
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=model_cfg.gradient_checkpointing,
+            gradient_checkpointing_kwargs=gc_kwargs,
+        )
+    elif model_cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=gc_kwargs)
+    if model_cfg.gradient_checkpointing:
+        model.config.use_cache = False
+    if model_cfg.peft in ("lora", "qlora"):
+        model = wrap_peft(model, model_cfg, model_type)
+    return model
+
+
+def wrap_peft(model: Any, model_cfg: Any, model_type: str | None = None) -> Any:
+    """Wrap ``model`` with a LoRA adapter per ``model_cfg.lora`` (targets per architecture)."""
+    from peft import LoraConfig as PeftLoraConfig
+    from peft import get_peft_model
+
+    mtype = model_type or getattr(model.config, "model_type", "unknown")
+    lora = model_cfg.lora
+    config = PeftLoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora_targets(mtype, lora, model_cfg.name_or_path),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    try:
+        return get_peft_model(model, config)
+    except ValueError as err:  # e.g. target modules not found in the model
+        raise UserError(f"model.lora.target_modules: {err}") from None

@@ -1,0 +1,147 @@
+"""Training checkpoints: complete-or-absent directories that a resumed run continues exactly.
+
+Layout of ``RUN_DIR/checkpoints/step-000123/``::
+
+    trainer_state.json   {"step", "epoch", "kind": "full"|"adapter", "base_model", "data_position", ...}
+    model/               save_pretrained output: full weights or the PEFT adapter (+ tokenizer)
+    optimizer.pt         optimizer state dict
+    scheduler.pt         LR scheduler state dict
+    rng_state.pt         [per process: python, numpy, torch RNG states]
+
+Why this shape: ``trainer_state.json`` is what ``negtune eval`` reads, ``model/`` loads with
+``from_pretrained`` (or as an adapter), and the rest is what an exact resume needs. The
+directory is written under a temporary name and renamed (``negtune.io.atomic_dir``), so a
+run killed mid-save leaves only a dot-prefixed temp directory that nothing trusts.
+"""
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from negtune.errors import UserError
+from negtune.io import atomic_dir, write_json
+
+STATE_FILE = "trainer_state.json"
+_NAME = re.compile(r"^step-(\d+)$")
+
+
+def checkpoint_name(step: int) -> str:
+    return f"step-{step:06d}"
+
+
+def is_checkpoint(path: str | Path) -> bool:
+    p = Path(path)
+    return p.is_dir() and (p / STATE_FILE).is_file() and (p / "model").is_dir()
+
+
+def list_checkpoints(run_dir: str | Path) -> list[Path]:
+    """Complete checkpoints under ``run_dir/checkpoints``, oldest first."""
+    root = Path(run_dir) / "checkpoints"
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in root.iterdir() if (m := _NAME.match(p.name)) and is_checkpoint(p)]
+    return [p for _, p in sorted(found)]
+
+
+def resolve_resume(run_dir: str | Path, resume: str | None) -> Path | None:
+    """``None`` (fresh), ``"auto"`` (newest complete checkpoint, or fresh if none) or a path."""
+    if resume is None:
+        return None
+    if resume == "auto":
+        found = list_checkpoints(run_dir)
+        return found[-1] if found else None
+    p = Path(resume)
+    if not p.exists():
+        raise UserError(f"train.resume: {resume}: no such directory")
+    if not is_checkpoint(p):
+        raise UserError(f"train.resume: {resume}: not a negtune checkpoint (no {STATE_FILE} and model/)")
+    return p
+
+
+def read_state(path: str | Path) -> dict[str, Any]:
+    return json.loads((Path(path) / STATE_FILE).read_text(encoding="utf-8"))
+
+
+def rng_state() -> dict[str, Any]:
+    import numpy as np
+    import torch
+
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    import numpy as np
+    import torch
+
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+
+
+def save_checkpoint(path: str | Path, *, model: Any, state_dict: dict[str, Any] | None, tokenizer: Any,
+                    optimizer_state: dict[str, Any], scheduler_state: dict[str, Any],
+                    rng_states: list[dict[str, Any]], trainer_state: dict[str, Any]) -> Path:
+    """Write one checkpoint atomically (call on the main process only)."""
+    import torch
+
+    with atomic_dir(path) as tmp:
+        model.save_pretrained(tmp / "model", state_dict=state_dict, safe_serialization=True)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp / "model")
+        torch.save(optimizer_state, tmp / "optimizer.pt")
+        torch.save(scheduler_state, tmp / "scheduler.pt")
+        torch.save(rng_states, tmp / "rng_state.pt")
+        write_json(tmp / STATE_FILE, trainer_state)  # last: marks the content complete
+    return Path(path)
+
+
+def load_training_state(path: str | Path) -> dict[str, Any]:
+    import torch
+
+    p = Path(path)
+    return {
+        "optimizer": torch.load(p / "optimizer.pt", map_location="cpu", weights_only=False),
+        "scheduler": torch.load(p / "scheduler.pt", map_location="cpu", weights_only=False),
+        "rng": torch.load(p / "rng_state.pt", map_location="cpu", weights_only=False),
+        "trainer_state": read_state(p),
+    }
+
+
+def load_model_weights(model: Any, path: str | Path, kind: str) -> None:
+    """Load a checkpoint's weights into an already built (and, for adapters, wrapped) model."""
+    from safetensors.torch import load_file
+
+    model_dir = Path(path) / "model"
+    if kind == "adapter":
+        from peft import set_peft_model_state_dict
+
+        result = set_peft_model_state_dict(model, load_file(str(model_dir / "adapter_model.safetensors")))
+        unexpected = getattr(result, "unexpected_keys", [])
+        if unexpected:
+            raise UserError(f"train.resume: {path}: adapter does not match the model ({unexpected[0]} ...)")
+        return
+    files = sorted(model_dir.glob("*.safetensors"))
+    if not files:
+        raise UserError(f"train.resume: {path}: model/ holds no safetensors weights")
+    state: dict[str, Any] = {}
+    for f in files:
+        state.update(load_file(str(f)))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    tied = set(getattr(model, "_tied_weights_keys", None) or [])
+    missing = [k for k in missing if k not in tied and not k.endswith("lm_head.weight")]
+    if missing or unexpected:
+        raise UserError(f"train.resume: {path}: weights do not match the model "
+                        f"(missing {missing[:2]}, unexpected {unexpected[:2]})")
+
+
+def prune(run_dir: str | Path, keep_last: int) -> list[Path]:
+    """Delete all but the newest ``keep_last`` complete checkpoints; return what was removed."""
+    found = list_checkpoints(run_dir)
+    removed = found[:-keep_last] if keep_last > 0 else []
+    for p in removed:
+        shutil.rmtree(p, ignore_errors=True)
+    return removed
