@@ -109,6 +109,10 @@ class EvalCsvPair:
 
     name: str = ""
     files: dict[str, str] = field(default_factory=dict)
+    # How the negated file's items are matched to the original's: by sample_id (default;
+    # mismatching ids are an error) or by the prompt text minus the file-wide instruction
+    # (needed for WebQ, whose negated file numbers its items differently).
+    pair_by: Literal["sample_id", "prompt"] = "sample_id"
 
 
 @dataclass
