@@ -1,0 +1,52 @@
+"""A researcher's own loss, kept outside negtune: referenced as ``tests.user_loss_example:focal_ce``.
+
+Recipe::
+
+    loss:
+      name: tests.user_loss_example:focal_ce   # or tests/user_loss_example.py:focal_ce
+      gamma: 2.0
+
+Focal cross-entropy (Lin et al. 2017) on the target answer's tokens:
+
+    L = (1 / N) * sum_t -(1 - p_t)^gamma * log p_t,     p_t = p(y_t | x, y_<t)
+
+gamma = 0 is plain ``ce``.
+"""
+import torch
+
+from negtune.losses import LossOutput, declare
+
+
+@declare(needs=(), ranges={"gamma": {"ge": 0}})
+def focal_ce(model, batch, ctx, gamma: float = 2.0):
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+    labels = batch["labels"][:, 1:]
+    mask = (labels != -100).float()
+    logp = torch.log_softmax(logits[:, :-1], -1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    per_token = -((1 - logp.exp()) ** gamma) * logp
+    n = mask.sum()
+    loss = (per_token * mask).sum() / n.clamp(min=1)
+    return LossOutput(loss, {"focal": loss.item()}, n_tokens=int(n.item()))
+
+
+def paired_user_loss(model, batch, ctx, weight: float = 1.0):
+    """Declares its needs with a plain attribute (no decorator)."""
+    return focal_ce(model, batch, ctx, gamma=0.0)
+
+
+paired_user_loss.needs = {"paired"}
+
+
+def needs_k(model, batch, ctx, *, k: int, mode: str = "a"):
+    return focal_ce(model, batch, ctx, gamma=float(k))
+
+
+def bad_signature(model, batch):
+    return None
+
+
+def returns_wrong_type(model, batch, ctx):
+    return {"loss": 1.0}
+
+
+NOT_CALLABLE = 3
