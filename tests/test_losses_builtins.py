@@ -51,9 +51,18 @@ def test_mixed_hand_value():
     out = run({"name": "mixed"}, with_pair(base_batch()))
     expect = (-LN(P0[2]) - LN(P3[1])) / 2
     assert math.isclose(out.loss.item(), expect, rel_tol=1e-6)
-    assert out.n_tokens == 2
+    assert out.n_tokens is None  # not the batch's n_target_tokens: weighted per micro-batch
     assert math.isclose(out.components["ce_negated"], -LN(P0[2]), rel_tol=1e-6)
     assert math.isclose(out.components["ce_original"], -LN(P3[1]), rel_tol=1e-6)
+
+
+def test_n_tokens_must_match_batch():
+    from negtune.errors import UserError
+    from negtune.losses import LossOutput, LossSpec
+
+    spec = LossSpec("liar", lambda m, b, c: LossOutput(torch.tensor(1.0), {}, n_tokens=7), frozenset(), {})
+    with pytest.raises(UserError, match="n_tokens=7 but the batch has 1 target tokens"):
+        spec(None, base_batch(), LossContext())
 
 
 def test_unlikelihood_hand_value():

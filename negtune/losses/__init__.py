@@ -26,10 +26,12 @@ Contract
 * returns ``LossOutput(loss, components, n_tokens=None)``: ``loss`` a scalar tensor to
   backpropagate (a per-token *mean* when ``n_tokens`` is set), ``components`` floats to log
   (e.g. ``{"ce": 2.1, "ul": 0.3}``). ``n_tokens`` (optional) says "``loss`` is a mean over
-  this many tokens": a trainer accumulating gradients over micro-batches or processes may
-  then weight each micro-batch by ``n_tokens / total_tokens`` so that the result is the mean
-  over the global batch's tokens. ``None``: the loss is already a per-batch mean and
-  micro-batches are weighted equally.
+  the batch's ``n_target_tokens`` target tokens": the trainer, accumulating gradients over
+  micro-batches and processes, then weights each micro-batch by ``n_target_tokens /
+  global target tokens`` so that a step optimises the mean over the global batch's tokens
+  (it counts tokens from the batches *before* the forward passes, hence ``n_tokens`` must
+  equal ``batch["n_target_tokens"]``; this is checked). ``None``: the loss is some other
+  per-batch mean (composite losses, ``mixed``) and micro-batches are weighted equally.
 
 Declaring needs and argument ranges
 -----------------------------------
@@ -100,6 +102,14 @@ class LossSpec:
     def __call__(self, model: Any, batch: dict, ctx: LossContext) -> LossOutput:
         out = self.fn(model, batch, ctx, **self.args)
         if isinstance(out, LossOutput):
+            if out.n_tokens is not None and "n_target_tokens" in batch:
+                expected = int(batch["n_target_tokens"])
+                if int(out.n_tokens) != expected:
+                    raise UserError(
+                        f"loss {self.name}: returned n_tokens={out.n_tokens} but the batch has {expected} "
+                        "target tokens; n_tokens must be batch['n_target_tokens'] (loss = mean over the "
+                        "target tokens) or None"
+                    )
             return out
         if hasattr(out, "backward") and getattr(out, "ndim", 1) == 0:  # a bare scalar tensor
             return LossOutput(out, {})

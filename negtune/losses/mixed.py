@@ -8,8 +8,10 @@ and partners r' (original, same item):
               / (N_neg + N_orig)
 
 i.e. the token-mean cross-entropy over the union of both answers' tokens, exactly what
-``ce`` would give on a data set holding both variants. ``n_tokens = N_neg + N_orig``.
-needs: {"paired"}.
+``ce`` would give on a data set holding both variants, within the batch.
+``n_tokens`` is None: the trainer's token weighting across micro-batches counts the rows'
+``n_target_tokens`` (negated answers only), which this loss's token count is not, so
+micro-batches are weighted equally instead. needs: {"paired"}.
 """
 from __future__ import annotations
 
@@ -33,4 +35,4 @@ def mixed(model: Any, batch: dict, ctx: LossContext) -> LossOutput:
         "ce_negated": float((s_neg / n_neg.clamp(min=1)).detach()),
         "ce_original": float((s_org / n_org.clamp(min=1)).detach()),
     }
-    return LossOutput(loss, comps, n_tokens=int(n.item()))
+    return LossOutput(loss, comps)
