@@ -74,3 +74,21 @@ def test_bad_target_is_user_error():
     bad = Instance("demo", "x", "negated", "Q", (" a", " b"), 5, (0,))
     with pytest.raises(UserError, match="row 0"):
         TrainExamples([bad], ())
+
+
+def test_paired_shares_partner_and_skips_other_variants(tiny_tokenizer, caplog):
+    import logging
+
+    insts = toy_instances()
+    q2_orig, q2_neg = insts[2], insts[3]
+    extra_neg = Instance("demo", "q2", "negated", q2_neg.prompt, q2_neg.options, 2, q2_neg.gold)  # all_wrong style
+    free = Instance("demo", "q2", "instruction_free", "Q: capital of France?", q2_neg.options, 0, (0,))
+    with caplog.at_level(logging.INFO, logger="negtune.data.collate"):
+        ds = TrainExamples(insts + [extra_neg, free], ("paired",), tiny_tokenizer)
+    assert [r["instance"].uid for r in ds.rows] == ["demo/q1/negated/1", "demo/q2/negated/1", "demo/q2/negated/2"]
+    assert ds.rows[1]["pair"] is q2_orig and ds.rows[2]["pair"] is q2_orig
+    assert "1 instruction_free instances not used" in caplog.text
+    col = Collator(tiny_tokenizer, ("paired",), None)
+    a, b = col(ds.rows), col(list(ds.rows))
+    assert all(torch.equal(a[k], b[k]) for k in a)  # deterministic
+    assert torch.equal(a["pair_input_ids"][1], a["pair_input_ids"][2])
