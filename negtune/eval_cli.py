@@ -73,6 +73,13 @@ def main(argv: list[str] | None = None) -> int:
     _positive(opts.limit, "--limit")
     _positive(opts.batch_size, "--batch-size")
     progress = not opts.quiet
+    if opts.quiet:
+        try:
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.disable_progress_bar()
+        except ImportError:  # pragma: no cover
+            pass
 
     # ---- run-directory mode
     if opts.model is None and opts.recipe is None and not opts.csv:
