@@ -72,7 +72,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="PATH",
                    help="continue from PATH or (no value) the newest checkpoint in output_dir")
     p.add_argument("--out", default=None, metavar="DIR", help="output directory (overrides output_dir)")
-    return p.parse_args(argv)
+    return p.parse_intermixed_args(argv)
 
 
 def world_size_from_env() -> int:
@@ -237,7 +237,13 @@ class Trainer:
 
         r, t = self.recipe, self.recipe.train
         trackers = list(t.trackers)
+        # accelerate 1.15 sets ACCELERATE_USE_CPU only for its single-process launcher; a
+        # multi-process launch (`--multi_gpu` or launch/cpu_2proc.yaml) on a machine without
+        # GPUs would otherwise fall back to N independent single-process runs. Ask for CPU
+        # DDP (gloo) explicitly then.
+        cpu = self.c.processes > 1 and not torch.cuda.is_available() and not _other_accelerator()
         self.acc = Accelerator(
+            cpu=cpu,
             log_with=trackers or None,
             project_config=ProjectConfiguration(project_dir=str(self.run_dir), logging_dir=str(self.run_dir / "logs")),
         )
@@ -366,7 +372,7 @@ class Trainer:
         self.step = int(ts["step"])
         self.epoch = int(ts["data_position"]["epoch"])
         self.step_in_epoch = int(ts["data_position"]["step_in_epoch"])
-        self.print(f"resumed from {path} at step {self.step} (epoch {self.epoch}, batch {self.step_in_epoch})")
+        self.print(f"resumed from {path} at step {self.step} (epoch {self.epoch + 1}, next batch {self.step_in_epoch + 1})")
 
     # ------------------------------------------------------------------ helpers
     def print(self, msg: str) -> None:
@@ -587,6 +593,13 @@ class Trainer:
                     self.acc.log({f"eval/{k}": v for k, v in summary.items() if isinstance(v, (int, float))},
                                  step=self.step)
         self.acc.wait_for_everyone()
+
+
+def _other_accelerator() -> bool:
+    import torch
+
+    return any(getattr(getattr(torch, name, None), "is_available", lambda: False)()
+               for name in ("xpu", "mps", "npu", "mlu"))
 
 
 def _new_window() -> dict:
