@@ -571,27 +571,35 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, ckpt: Path) -> None:
-        """Epoch-end evaluation through the evaluator's in-process API (main process)."""
+        """Epoch-end evaluation via the evaluator's in-process API, on the main process.
+
+        Writes ``RUN_DIR/eval/<checkpoint>.json`` with the same fields ``negtune eval RUN_DIR``
+        writes, so that command skips it later.
+        """
         r = self.recipe
         if self.is_main:
+            from negtune import jobs
+            from negtune.checkpoint import read_state
+
+            if not hasattr(self, "_eval_sets"):
+                self._eval_sets = jobs.build_eval_sets(r)
+            state = read_state(ckpt)
+            info = {"run": str(self.run_dir), "step": state["step"], "epoch": state["epoch"],
+                    "model": state["base_model"] if self.is_peft else str(ckpt / "model"),
+                    "adapter": str(ckpt / "model") if self.is_peft else None}
+            model = self.acc.unwrap_model(self.model)
+            was_training = model.training
+            model.eval()
             try:
-                from negtune import jobs
-            except ImportError:
-                self.print("eval skipped: negtune.jobs (the evaluator) is not available")
-            else:
-                model = self.acc.unwrap_model(self.model)
-                model.eval()
-                try:
-                    result = jobs.evaluate_model(model, self.tokenizer, r, run_dir=self.run_dir,
-                                                 checkpoint=ckpt.name)
-                finally:
-                    model.train()
-                summary = (result or {}).get("summary", {}) if isinstance(result, dict) else {}
-                if summary:
-                    self.print(f"eval {ckpt.name}: " + " ".join(
-                        f"{k} {v:.4f}" for k, v in summary.items() if isinstance(v, float)))
-                    self.acc.log({f"eval/{k}": v for k, v in summary.items() if isinstance(v, (int, float))},
-                                 step=self.step)
+                result = jobs.evaluate_recipe_eval(model, self.tokenizer, r, self.run_dir / "eval", name=ckpt.name,
+                                                   checkpoint=ckpt.name, instances=self._eval_sets, info=info)
+                jobs.write_run_summary(self.run_dir)
+            finally:
+                model.train(was_training)
+            summary = result.get("summary", {}) if isinstance(result, dict) else {}
+            self.print(f"eval {ckpt.name}: " + " ".join(f"{k} {v:.4f}" for k, v in summary.items()
+                                                         if isinstance(v, float)))
+            self.acc.log({f"eval/{k}": v for k, v in summary.items() if isinstance(v, (int, float))}, step=self.step)
         self.acc.wait_for_everyone()
 
 
