@@ -187,13 +187,13 @@ def dry_run(c: Checked) -> int:
         n_rows += per
         estimated = True
         lines.append(f"data (hub)    {task}: will be fetched from {hub_id} split {spec.hub.split_for(d.split)}"
-                     f"; estimate {per if d.max_instances else 'unknown'} rows (data.max_instances cap)")
+                     f"; at most {per if d.max_instances else '?'} rows (data.max_instances cap)")
     g = t.per_device_batch_size * c.processes * c.grad_accum
     steps_per_epoch = n_rows // g
     total = steps_per_epoch * t.epochs
     if t.max_steps:
         total = min(total, t.max_steps) if total else t.max_steps
-    est = " (estimate: hub data sizes are caps)" if estimated else ""
+    est = " (upper bound: hub task sizes are capped, not counted)" if estimated else ""
     lines.append(f"batch         per_device={t.per_device_batch_size} x processes={c.processes} x "
                  f"grad_accum={c.grad_accum} = global {g}" + (" (global_batch_size fixed)" if t.global_batch_size else ""))
     lines.append(f"optimiser     {t.optimizer} lr={t.lr:g} scheduler={t.scheduler} warmup={t.warmup_steps} "
@@ -251,6 +251,10 @@ class Trainer:
             raise UserError(f"{r.source}: processes: expected {self.c.processes}, accelerate reports "
                             f"{self.acc.num_processes}")
         self.rank, self.world = self.acc.process_index, self.acc.num_processes
+        dist = str(self.acc.distributed_type).rsplit(".", 1)[-1]
+        if self.c.resume_from is not None and dist in ("FSDP", "DEEPSPEED"):
+            raise UserError(f"train.resume: resuming is supported for single-process and DDP runs, not {dist} "
+                            "(optimizer state is saved from rank 0 only); start a new run or use DDP")
         self.is_main = self.acc.is_main_process
         torch.manual_seed(r.seed)  # model-side init (LoRA A matrices) is the same on every process
         self._setup_data()
