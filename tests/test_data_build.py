@@ -254,3 +254,12 @@ def test_fast_row_equals_to_json() -> None:
         assert _row(inst) == inst.to_json()
     inst = Instance("t", "1", "original", "p", (" a",), 0, (0,), meta={"k": 1})
     assert _row(inst) == inst.to_json()
+
+
+def test_demo_task_reads_arc_schema_with_arc_templates() -> None:
+    cfg = DataConfig(tasks=["demo"], variants=["original", "negated"], pairs=True,
+                     files={"demo": sample_file("arc_easy")})
+    insts = build_instances(cfg, 0)
+    assert len(insts) == 40
+    assert insts[0].prompt.startswith("Generate the correct answer to the following question. Question: ")
+    assert insts[1].prompt.startswith("Generate the incorrect answer") and len(insts[1].gold) == 3

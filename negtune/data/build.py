@@ -252,14 +252,14 @@ def build_instances(cfg: Any, seed: int) -> list[Instance]:
     return build_dataset(cfg, seed).instances
 
 
-def build_eval_dataset(cfg: Any, seed: int) -> Built:
+def build_eval_dataset(cfg: Any, seed: int, cache_dir: Optional[str] = None) -> Built:
     _check_names(cfg.tasks, cfg.variants, "eval")
     for task in cfg.files:
         get_task(task, where=f"eval.files.{task}")
     instances: list[Instance] = []
     sources: dict[str, dict[str, Any]] = {}
     for task in cfg.tasks:
-        items, fp = load_items(task, cfg.split, cfg.files.get(task), seed, None, "eval.files")
+        items, fp = load_items(task, cfg.split, cfg.files.get(task), seed, cache_dir, "eval.files")
         sources[task] = fp
         for item in select(items, cfg.max_instances, seed, task, "pairs"):
             for name in cfg.variants:
@@ -267,9 +267,13 @@ def build_eval_dataset(cfg: Any, seed: int) -> Built:
     return Built(instances, sources)
 
 
-def build_eval_instances(cfg: Any, seed: int) -> list[Instance]:
-    """One instance per item per variant for an ``EvalConfig`` (same items under every variant)."""
-    return build_eval_dataset(cfg, seed).instances
+def build_eval_instances(cfg: Any, seed: int, cache_dir: Optional[str] = None) -> list[Instance]:
+    """One instance per item per variant for an ``EvalConfig`` (same items under every variant).
+
+    The target of a negated 3+-option item is the seeded gold index (the gold set is what
+    evaluation uses). ``cache_dir``: where hub data sets are cached (pass ``recipe.data.cache_dir``).
+    """
+    return build_eval_dataset(cfg, seed, cache_dir).instances
 
 
 # --------------------------------------------------------------------------- files

@@ -13,8 +13,10 @@ and goes into the manifest.
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import logging
 import os
 import sys
 from dataclasses import dataclass, field
@@ -139,6 +141,20 @@ def _hub_offline() -> bool:
     )
 
 
+@contextlib.contextmanager
+def _quiet_hub_logs():
+    """Hide the hub client's per-retry warnings: the failure is reported once, as one line."""
+    loggers = [logging.getLogger(n) for n in ("huggingface_hub", "datasets")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(max(lg.getEffectiveLevel(), logging.ERROR))
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
 def load_hub(
     path: str,
     name: Optional[str],
@@ -159,7 +175,8 @@ def load_hub(
     except ImportError:  # pragma: no cover - datasets is a dependency
         raise UserError(f"{desc}: the 'datasets' package is not installed; {hint}") from None
     try:
-        ds = datasets.load_dataset(path, name, split=split, revision=revision, cache_dir=cache_dir)
+        with _quiet_hub_logs():
+            ds = datasets.load_dataset(path, name, split=split, revision=revision, cache_dir=cache_dir)
     except Exception as err:  # noqa: BLE001 - network/offline/not-found all end the same way
         first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
         offline = " (offline mode is on)" if _hub_offline() else ""
