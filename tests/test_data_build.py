@@ -263,3 +263,26 @@ def test_demo_task_reads_arc_schema_with_arc_templates() -> None:
     assert len(insts) == 40
     assert insts[0].prompt.startswith("Generate the correct answer to the following question. Question: ")
     assert insts[1].prompt.startswith("Generate the incorrect answer") and len(insts[1].gold) == 3
+
+
+def test_parquet_csv_tsv_json_sources_agree(tmp_path: Path) -> None:
+    import csv
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [json.loads(line) for line in Path(sample_file("nq_open")).read_text().splitlines()]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "nq.parquet")
+    for name, delim in (("nq.csv", ","), ("nq.tsv", "\t")):
+        with open(tmp_path / name, "w", newline="") as fh:
+            w = csv.writer(fh, delimiter=delim)
+            w.writerow(["question", "answer"])
+            w.writerows([r["question"], json.dumps(r["answer"])] for r in rows)
+    (tmp_path / "nq.json").write_text(json.dumps(rows))
+    results = []
+    for name in ("nq.parquet", "nq.csv", "nq.tsv", "nq.json"):
+        cfg = DataConfig(tasks=["nq_open"], variants=["original", "negated"], files={"nq_open": str(tmp_path / name)})
+        results.append([i.to_json() for i in build_instances(cfg, 4)])
+    ref = [i.to_json() for i in build_instances(
+        DataConfig(tasks=["nq_open"], variants=["original", "negated"], files={"nq_open": sample_file("nq_open")}), 4)]
+    assert all(r == ref for r in results)
