@@ -84,9 +84,15 @@ _WORD_STRIP = "".join(sorted(_PUNCT))
 
 
 def passage_words(context: str) -> list[str]:
-    """Distinct (case-insensitive) words of a passage, first spelling kept, in passage order."""
+    """Distinct (case-insensitive) words of a passage, first spelling kept, in passage order.
+
+    A word is a whitespace token with its surrounding punctuation stripped that contains a
+    letter; clitics of the tokenised LAMBADA text ('s, 'll, n't) are not words.
+    """
     seen: dict[str, str] = {}
     for token in context.split():
+        if token[0] in "'’" or token.lower() in ("n't", "n’t"):  # clitics of tokenised text: 's 'll n't
+            continue
         word = token.strip(_WORD_STRIP)
         if word and any(ch.isalpha() for ch in word) and word.lower() not in seen:
             seen[word.lower()] = word
