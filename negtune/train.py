@@ -446,8 +446,8 @@ class Trainer:
             f"({self.n_instances} instances); global batch {self.plan.per_device} x {self.world} proc x "
             f"{self.plan.grad_accum} accum = {self.plan.global_batch}; {self.steps_per_epoch} steps/epoch, "
             f"{self.total_steps} steps; loss {self.c.loss_spec.name}; lr {t.lr:g} {t.scheduler}")
-        bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.is_main, desc="train",
-                   dynamic_ncols=True)
+        self.bar = bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.is_main, desc="train",
+                              dynamic_ncols=True)
         ref_fn = self._reference_logits()
         kill_after = int(os.environ.get("NEGTUNE_TEST_SIGKILL_AFTER_STEP", "0"))  # tests only: simulate a crash
         window = _new_window()
@@ -655,6 +655,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         return trainer.train()
     except NonFiniteLoss as err:
+        if getattr(trainer, "bar", None) is not None:
+            trainer.bar.close()  # the message gets its own line
         print(f"negtune: error: non-finite training: {err}; stopped without saving this state "
               f"(last good checkpoint kept in {trainer.run_dir / 'checkpoints'})", file=sys.stderr)
         return EXIT_NONFINITE

@@ -1,0 +1,194 @@
+"""The trainer end to end: subprocess runs of the real script on a tiny OPT (2 cores, ~1 min).
+
+One reference run (1 process, global batch 8 = 2 per device x 4 accumulation) is reused:
+its loss must fall, a 2-process run with the same global batch must end within 1e-5 of its
+weights, and a run SIGKILLed mid-way and resumed must end within 1e-6 (it is bit-exact here).
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "negtune" / "train.py"
+PY = sys.executable
+BIN = Path(sys.executable).parent
+WORDS = "the cat dog red blue green fox jumps over lazy quick brown water flowed man turned faucet".split()
+
+
+def env(**extra: str) -> dict:
+    e = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="1",
+             TOKENIZERS_PARALLELISM="false")
+    e.pop("NEGTUNE_TEST_SIGKILL_AFTER_STEP", None)
+    e.update(extra)
+    return e
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    from conftest import build_tiny_opt
+
+    root = tmp_path_factory.mktemp("train")
+    model = build_tiny_opt(root / "model", seed=0)
+    rng = random.Random(0)
+    with open(root / "copa.jsonl", "w") as fh:  # COPA's own schema (aps/super_glue copa)
+        for i in range(64):
+            prem = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 12))).capitalize() + "."
+            c1 = " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 6))) + "."
+            c2 = " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 6))) + "."
+            fh.write(json.dumps({"premise": prem, "choice1": c1, "choice2": c2,
+                                 "question": rng.choice(["cause", "effect"]), "idx": i, "label": i % 2}) + "\n")
+    return root, model
+
+
+def write_recipe(root: Path, name: str, **sections) -> Path:
+    base_root = root
+    recipe = {
+        "seed": 1,
+        "output_dir": str(root / f"run-{name}"),
+        "model": {"name_or_path": str(base_root / "model"), "max_length": 128},
+        "data": {"tasks": ["copa"], "variants": ["negated"], "files": {"copa": str(base_root / "copa.jsonl")}},
+        "train": {"lr": 1e-3, "epochs": 2, "per_device_batch_size": 2, "global_batch_size": 8,
+                  "save_every_steps": 3, "keep_last": 3, "log_every_steps": 1, "trackers": []},
+    }
+    for key, value in sections.items():
+        recipe[key] = {**recipe.get(key, {}), **value} if isinstance(value, dict) else value
+    path = root / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def run(args: list[str], **env_extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=REPO, env=env(**env_extra), capture_output=True, text=True, timeout=300)
+
+
+def losses(stdout: str) -> list[float]:
+    return [float(m) for m in re.findall(r"step \d+/\d+ epoch \d+ loss ([0-9.]+)", stdout)]
+
+
+def weights(ckpt: Path) -> dict:
+    from safetensors.torch import load_file
+
+    files = sorted((ckpt / "model").glob("*.safetensors"))
+    out = {}
+    for f in files:
+        out.update(load_file(str(f)))
+    return out
+
+
+def max_diff(a: dict, b: dict) -> float:
+    assert a.keys() == b.keys()
+    return max((a[k].float() - b[k].float()).abs().max().item() for k in a)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def reference(assets):
+    root, _ = assets
+    recipe = write_recipe(root, "ref", train={"trackers": ["tensorboard"]})
+    p = run([PY, str(SCRIPT), str(recipe)])
+    assert p.returncode == 0, p.stderr[-3000:]
+    return root, recipe, p, root / "run-ref"
+
+
+def test_full_finetune_loss_falls_and_layout(reference):
+    root, recipe, p, run_dir = reference
+    ls = losses(p.stdout)
+    assert len(ls) == 16  # 64 rows / global batch 8 = 8 steps/epoch x 2 epochs
+    assert sum(ls[-4:]) / 4 < sum(ls[:4]) / 4 - 0.1, ls
+    assert "global batch 2 x 1 proc x 4 accum = 8" in p.stdout
+    assert re.search(r"padding \d+\.\d%", p.stdout)
+    ckpts = sorted(x.name for x in (run_dir / "checkpoints").iterdir())
+    assert ckpts == ["step-000012", "step-000015", "step-000016"]  # keep_last 3
+    state = json.loads((run_dir / "checkpoints" / "step-000016" / "trainer_state.json").read_text())
+    assert state["step"] == 16 and state["kind"] == "full" and state["epoch"] == 2.0
+    assert state["base_model"] == str(root / "model")
+    assert state["data_position"] == {"epoch": 2, "step_in_epoch": 0}
+    for f in ("optimizer.pt", "scheduler.pt", "rng_state.pt", "model/config.json", "model/tokenizer.json"):
+        assert (run_dir / "checkpoints" / "step-000016" / f).exists(), f
+    assert (run_dir / "data" / "instances.jsonl").is_file() and (run_dir / "recipe.resolved.yaml").is_file()
+    assert list((run_dir / "logs").rglob("events.out.tfevents*")), "no TensorBoard events"
+
+
+def test_two_processes_match_one_process(reference):
+    """Same global batch on 2 processes (2 x 2 x accum 2) as on 1 (2 x 1 x accum 4)."""
+    root, recipe, _, ref_dir = reference
+    out = root / "run-2proc"
+    p = run([str(BIN / "accelerate"), "launch", "--config_file", str(REPO / "launch" / "cpu_2proc.yaml"),
+             "--main_process_port", str(free_port()), str(SCRIPT), str(recipe), "--out", str(out)])
+    assert p.returncode == 0, (p.stdout[-2000:], p.stderr[-3000:])
+    assert "global batch 2 x 2 proc x 2 accum = 8" in p.stdout
+    a = weights(ref_dir / "checkpoints" / "step-000016")
+    b = weights(out / "checkpoints" / "step-000016")
+    assert max_diff(a, b) < 1e-5  # measured ~3e-6 (float summation order differs), 16 Adam steps
+    l1, l2 = losses(reference[2].stdout), losses(p.stdout)
+    assert len(l1) == len(l2) and max(abs(x - y) for x, y in zip(l1, l2)) < 1e-4
+
+
+def test_sigkill_and_resume_is_exact(reference):
+    root, recipe, _, ref_dir = reference
+    out = root / "run-killed"
+    p = run([PY, str(SCRIPT), str(recipe), "--out", str(out)], NEGTUNE_TEST_SIGKILL_AFTER_STEP="11")
+    assert p.returncode == -signal.SIGKILL
+    names = sorted(x.name for x in (out / "checkpoints").iterdir() if not x.name.startswith("."))
+    assert names[-1] == "step-000009"  # steps 10 and 11 were lost and must be redone
+    # fresh start into a directory with checkpoints is refused (one line, exit 2)
+    p = run([PY, str(SCRIPT), str(recipe), "--out", str(out)])
+    assert p.returncode == 2 and "--resume" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+    p = run([str(BIN / "negtune"), "train", str(recipe), "--out", str(out), "--resume"])
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "resumed from" in p.stdout and "step-000009" in p.stdout
+    assert max_diff(weights(ref_dir / "checkpoints" / "step-000016"), weights(out / "checkpoints" / "step-000016")) < 1e-6
+    # an explicit path that is not a checkpoint
+    p = run([PY, str(SCRIPT), str(recipe), "--out", str(out), "--resume", str(out / "data")])
+    assert p.returncode == 2 and "not a negtune checkpoint" in p.stderr
+
+
+def test_lora_via_negtune_train_and_qlora(assets):
+    root, _ = assets
+    recipe = write_recipe(root, "lora", model={"peft": "lora", "gradient_checkpointing": True},
+                          train={"lr": 1e-2, "save_every_steps": None})
+    p = run([str(BIN / "negtune"), "train", str(recipe)])
+    assert p.returncode == 0, p.stderr[-3000:]
+    ls = losses(p.stdout)
+    assert sum(ls[-4:]) < sum(ls[:4]), ls
+    ck = root / "run-lora" / "checkpoints" / "step-000016"
+    assert json.loads((ck / "trainer_state.json").read_text())["kind"] == "adapter"
+    cfg = json.loads((ck / "model" / "adapter_config.json").read_text())
+    assert sorted(cfg["target_modules"]) == ["k_proj", "out_proj", "q_proj", "v_proj"]
+    assert not list((ck / "model").glob("model*.safetensors"))  # adapter only
+
+    recipe = write_recipe(root, "qlora", model={"peft": "qlora", "dtype": "float32"},
+                          train={"lr": 1e-2, "epochs": 1, "max_steps": 4, "save_every_steps": None})
+    p = run([PY, str(SCRIPT), str(recipe)])
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "peft qlora" in p.stdout
+    assert (root / "run-qlora" / "checkpoints" / "step-000004" / "model" / "adapter_model.safetensors").is_file()
+
+
+def test_nan_loss_stops_with_exit_3_and_keeps_good_checkpoints(assets):
+    root, _ = assets
+    helper = REPO / "tests" / "test_train_nan_helper.py"
+    recipe = write_recipe(root, "nan", loss={"name": f"{helper}:nan_after", "step": 5},
+                          train={"save_every_steps": 2})
+    p = run([PY, str(SCRIPT), str(recipe)])
+    assert p.returncode == 3, p.stderr[-2000:]
+    err = [line for line in p.stderr.splitlines() if line.startswith("negtune: error")]
+    assert len(err) == 1 and "non-finite" in err[0] and "step 5" in err[0]
+    names = sorted(x.name for x in (root / "run-nan" / "checkpoints").iterdir())
+    assert names == ["step-000002", "step-000004"]
