@@ -368,10 +368,9 @@ def evaluate_run(run_dir: str | Path, *, batch_size: Optional[int] = None, dtype
         instances = build_eval_sets(recipe, limit)
         dtype = dtype or recipe.model.dtype
         bs = batch_size or recipe.eval.batch_size
-        base_name = recipe.model.name_or_path
-        for _, _, state in todo:
-            base_name = state.get("base_model") or base_name
-            break
+        # The trainer records the resolved base (a named offline source resolves to a cache dir).
+        stated = [st.get("base_model") for _, _, st in checkpoints if st.get("base_model")]
+        base_name = stated[0] if stated else recipe.model.name_or_path
         base_info = recipe_info(recipe)
         base_info["run"] = str(run)
         tokenizer = load_tokenizer(base_name)

@@ -7,11 +7,14 @@ does) so batches pad little, and results come back in input order.
 
 Three methods compute the same numbers (to float rounding, ~1e-6 in fp32):
 
-* ``kv`` - a batch of prompts is run once, left-padded, with explicit ``position_ids``; its
-  ``DynamicCache`` is expanded per option with ``Cache.reorder_cache(index)`` (an
-  ``index_select`` on each layer) and the option tokens are fed after it, right-padded,
-  with a 2-D attention mask over ``[prompt | option]``. The first option token is scored
-  from the prompt pass's last logit. Verified exact for OPT, GPT-2 and Llama (SmolLM2).
+* ``kv`` - a batch of prompts is run once, left-padded, with explicit ``position_ids``. The
+  per-layer key/value tensors of its ``DynamicCache`` are kept; for each option pass the
+  cache layers are rebuilt from an ``index_select`` of them (one row per option: the same
+  thing ``Cache.reorder_cache(index)`` does, but non-destructive, so the option rows can be
+  split into similar-length chunks that pad little). Option tokens are fed after the prompt,
+  right-padded, with a 2-D attention mask over ``[prompt | option]`` and explicit positions.
+  The first option token is scored from the prompt pass's last logit (computed alone via
+  ``logits_to_keep=1``). Verified exact for OPT, GPT-2 and Llama (SmolLM2).
 * ``batched`` - prompt+option sequences batched and right-padded, no cache reuse; used for
   architectures the ``kv`` path has not been verified on (sliding-window or hybrid caches).
 * ``plain`` - one unpadded sequence at a time; the reference (and the benchmark baseline).
@@ -168,6 +171,19 @@ def _token_logprobs(logits: Any, targets: Any) -> Any:
 # --------------------------------------------------------------------------- methods
 
 
+def _length_chunks(rows: list[int], lengths: list[int], ratio: float = 0.75) -> list[list[int]]:
+    """Split rows (sorted longest first) wherever a row is shorter than ``ratio`` x the chunk's
+    longest: each option pass then pads little (option lengths vary a lot, e.g. HellaSwag)."""
+    order = sorted(rows, key=lambda r: (-lengths[r], r))
+    chunks: list[list[int]] = []
+    for r in order:
+        if chunks and lengths[r] >= ratio * lengths[chunks[-1][0]]:
+            chunks[-1].append(r)
+        else:
+            chunks.append([r])
+    return chunks
+
+
 def _score_kv(model: Any, batch: list[_Group], pad_id: int, keep: bool) -> list[list[tuple[float, int]]]:
     import torch
 
@@ -185,36 +201,42 @@ def _score_kv(model: Any, batch: list[_Group], pad_id: int, keep: bool) -> list[
                 use_cache=True, **kwargs)
     last = out.logits[:, -1, :]  # predicts each option's first token
     cache = out.past_key_values
+    # The prompt's per-layer key/value tensors; every option pass starts from a selection of them.
+    saved = [(layer.keys, layer.values) for layer in cache.layers]
 
     rows = [(i, opt) for i, g in enumerate(batch) for _, opt in g.options]
-    N = len(rows)
-    O = max(len(opt) for _, opt in rows)
-    opt_ids = torch.full((N, O), pad_id, dtype=torch.long)
-    opt_mask = torch.zeros((N, O), dtype=torch.long)
-    for r, (_, opt) in enumerate(rows):
-        opt_ids[r, : len(opt)] = torch.tensor(opt)
-        opt_mask[r, : len(opt)] = 1
-    index = torch.tensor([i for i, _ in rows], dtype=torch.long)
-    prompt_len = mask.sum(-1)[index]
-    opt_pos = prompt_len.unsqueeze(-1) + torch.arange(O).unsqueeze(0)
-    opt_pos = torch.where(opt_mask.bool(), opt_pos, torch.zeros_like(opt_pos))  # pads stay in range
-
-    first = _token_logprobs(last[index.to(dev)], opt_ids[:, 0].to(dev))  # [N]
-    if O > 1:
-        cache.reorder_cache(index.to(dev))
-        full_mask = torch.cat([mask[index], opt_mask], dim=-1)
-        out2 = model(input_ids=opt_ids[:, :-1].to(dev), attention_mask=full_mask[:, :-1].to(dev),
-                     position_ids=opt_pos[:, :-1].to(dev), past_key_values=cache, use_cache=True)
-        rest = _token_logprobs(out2.logits, opt_ids[:, 1:].to(dev))  # [N, O-1]
-        rest = (rest * opt_mask[:, 1:].to(dev)).sum(-1)
-    else:
-        rest = torch.zeros_like(first)
-    totals = (first + rest).tolist()
+    lengths = [len(opt) for _, opt in rows]
+    owner = torch.tensor([i for i, _ in rows], dtype=torch.long)
+    first_tok = torch.tensor([opt[0] for _, opt in rows], dtype=torch.long)
+    totals = _token_logprobs(last[owner.to(dev)], first_tok.to(dev)).double().cpu()
+    prompt_len = mask.sum(-1)
+    for chunk in _length_chunks([r for r in range(len(rows)) if lengths[r] > 1], lengths):
+        O = lengths[chunk[0]] - 1  # tokens fed: all but each option's last
+        n = len(chunk)
+        inp = torch.full((n, O), pad_id, dtype=torch.long)
+        tgt = torch.zeros((n, O), dtype=torch.long)
+        m = torch.zeros((n, O), dtype=torch.long)
+        for k, r in enumerate(chunk):
+            opt = rows[r][1]
+            inp[k, : len(opt) - 1] = torch.tensor(opt[:-1])
+            tgt[k, : len(opt) - 1] = torch.tensor(opt[1:])
+            m[k, : len(opt) - 1] = 1
+        idx = owner[chunk]
+        opt_pos = prompt_len[idx].unsqueeze(-1) + torch.arange(O).unsqueeze(0)
+        opt_pos = torch.where(m.bool(), opt_pos, torch.zeros_like(opt_pos))  # pads stay in range
+        idx_dev = idx.to(dev)
+        for layer, (k_, v_) in zip(cache.layers, saved):
+            layer.keys = k_.index_select(0, idx_dev)
+            layer.values = v_.index_select(0, idx_dev)
+        out2 = model(input_ids=inp.to(dev), attention_mask=torch.cat([mask[idx], m], dim=-1).to(dev),
+                     position_ids=opt_pos.to(dev), past_key_values=cache, use_cache=True)
+        lp = _token_logprobs(out2.logits, tgt.to(dev)).double().cpu()
+        totals[chunk] += (lp * m).sum(-1)
     result, r = [], 0
     for g in batch:
         scores = []
         for _, opt in g.options:
-            scores.append((totals[r], len(opt)))
+            scores.append((float(totals[r]), len(opt)))
             r += 1
         result.append(scores)
     return result
@@ -235,7 +257,7 @@ def _score_batched(model: Any, batch: list[_Group], pad_id: int) -> list[list[tu
     lp = _token_logprobs(out.logits[:, :-1], ids[:, 1:].to(dev))  # lp[:, t] = log p(ids[t+1])
     totals = []
     for r, (p, o) in enumerate(rows):
-        totals.append(float(lp[r, len(p) - 1: len(p) + len(o) - 1].sum()))
+        totals.append(float(lp[r, len(p) - 1: len(p) + len(o) - 1].double().sum()))
     result, r = [], 0
     for g in batch:
         scores = []
@@ -257,7 +279,7 @@ def _score_plain(model: Any, batch: list[_Group]) -> list[list[tuple[float, int]
             ids = torch.tensor([g.prompt + opt], device=dev)
             logits = model(input_ids=ids, use_cache=False).logits
             lp = _token_logprobs(logits[:, len(g.prompt) - 1: -1], ids[:, len(g.prompt):])
-            scores.append((float(lp.sum()), len(opt)))
+            scores.append((float(lp.double().sum()), len(opt)))
         result.append(scores)
     return result
 
