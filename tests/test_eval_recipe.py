@@ -1,0 +1,48 @@
+"""Recipe inputs: registry tasks from local sample files, instruction_free, the trainer's hook."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from negtune.cli import main as cli_main
+from negtune.config import recipe_from_dict
+from negtune.jobs import build_eval_sets, evaluate_recipe_eval
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _recipe(tiny_opt_dir):
+    return {
+        "model": {"name_or_path": str(tiny_opt_dir)},
+        "eval": {"tasks": ["piqa", "arc_easy"], "variants": ["original", "negated", "instruction_free"],
+                 "files": {"piqa": str(REPO / "data/samples/piqa/validation.jsonl"),
+                           "arc_easy": str(REPO / "data/samples/arc_easy/validation.jsonl")},
+                 "limit": 3, "batch_size": 4},
+    }
+
+
+def test_recipe_eval_cli_and_trainer_hook(tiny_opt_dir, tmp_path):
+    raw = _recipe(tiny_opt_dir)
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "res.json"
+    assert cli_main(["eval", "--recipe", str(path), "eval.limit=2", "--out", str(out), "--quiet"]) == 0
+    res = json.loads(out.read_text())
+    assert set(res["tasks"]) == {"piqa", "arc_easy"} and res["recipe_hash"]
+    arc = res["tasks"]["arc_easy"]
+    assert arc["n_pairs"] == 2 and arc["instruction_free"]["n"] == 2
+    assert arc["instruction_free_agreement"] is not None
+
+    # the trainer's in-process hook: same numbers, model left in training mode
+    from negtune.models import load_for_eval
+
+    recipe = recipe_from_dict(raw, str(path), ["eval.limit=2"])
+    model, tok = load_for_eval(str(tiny_opt_dir))
+    model.train()
+    sets = build_eval_sets(recipe)
+    hook = evaluate_recipe_eval(model, tok, recipe, tmp_path / "eval", name="epoch-1", instances=sets)
+    assert model.training
+    assert (tmp_path / "eval" / "epoch-1.json").is_file()
+    assert hook["tasks"]["arc_easy"]["original"] == arc["original"]
