@@ -231,7 +231,8 @@ def score_rows(instances: Sequence[Instance], scores: Sequence[Sequence[Any]]) -
             }
 
 
-def evaluate_model(model: Any, tokenizer: Any, instances: Sequence[Instance], batch_size: int = 16,
+def evaluate_model(model: Any, tokenizer: Any, instances: Sequence[Instance] | dict[str, Sequence[Instance]],
+                   batch_size: int = 16,
                    tokenization: str = "joint", *, progress: bool = True, method: str = "auto",
                    info: Optional[dict[str, Any]] = None, out: Optional[str | Path] = None,
                    scores_path: Optional[str | Path] = None) -> dict[str, Any]:
@@ -244,6 +245,8 @@ def evaluate_model(model: Any, tokenizer: Any, instances: Sequence[Instance], ba
     from negtune.metrics import compute_metrics
     from negtune.scoring import resolve_method, score_instances
 
+    if isinstance(instances, dict):  # {set name: instances} -> one list; names come from Instance.task
+        instances = [i for rows in instances.values() for i in rows]
     if not instances:
         raise UserError("eval: nothing to evaluate (no instances)")
     start = time.perf_counter()
