@@ -307,8 +307,11 @@ class Trainer:
         self.tokenizer = load_tokenizer(r.model.name_or_path, r.model.revision)
         needs = self.c.loss_spec.needs
         max_length = r.model.max_length or getattr(self.tokenizer, "model_max_length", None)
-        self.examples = TrainExamples(instances, needs, tokenizer=self.tokenizer, max_length=max_length)
-        self.collator = Collator(self.tokenizer, needs, max_length=max_length)
+        # Same prompt/answer cut as the evaluator uses for this recipe (eval.tokenization).
+        mode = r.eval.tokenization
+        self.examples = TrainExamples(instances, needs, tokenizer=self.tokenizer, max_length=max_length,
+                                      tokenization=mode)
+        self.collator = Collator(self.tokenizer, needs, max_length=max_length, tokenization=mode)
         self.plan = BatchPlan(r.train.per_device_batch_size, self.world, self.c.grad_accum)
         self.sampler = GlobalBatchSampler(self.examples.lengths, self.plan, r.seed, r.train.group_by_length)
         self.steps_per_epoch = len(self.sampler)

@@ -192,3 +192,15 @@ def test_nan_loss_stops_with_exit_3_and_keeps_good_checkpoints(assets):
     assert len(err) == 1 and "non-finite" in err[0] and "step 5" in err[0]
     names = sorted(x.name for x in (root / "run-nan" / "checkpoints").iterdir())
     assert names == ["step-000002", "step-000004"]
+
+
+def test_full_finetune_reference_model_loss(assets):
+    """kl_anchor (needs paired + reference_model) with full fine-tuning: a frozen copy of the base."""
+    root, _ = assets
+    recipe = write_recipe(root, "kl", data={"variants": ["original", "negated"], "pairs": True},
+                          loss={"name": "kl_anchor", "beta": 0.5},
+                          train={"max_steps": 3, "global_batch_size": 4, "save_every_steps": None})
+    p = run([PY, str(SCRIPT), str(recipe)])
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "on 64 rows (128 instances)" in p.stdout  # one row per negated instance, partner attached
+    assert (root / "run-kl" / "checkpoints" / "step-000003" / "trainer_state.json").is_file()
