@@ -90,6 +90,12 @@ def load_rows(root: Path):
     return tok, rows
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process (all threads): steadier than wall time on a shared machine."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def run_negtune(root: Path, args) -> dict:
     import negtune.train as T
     from negtune.config import recipe_from_dict
@@ -113,9 +119,10 @@ def run_negtune(root: Path, args) -> dict:
     real = sum(tr.examples.lengths)
     b = [tr.sampler.micro_batches(g, 0)[0] for g in tr.sampler.steps(0)]
     slots = sum(max(tr.examples.lengths[i] for i in mb) * len(mb) for mb in b)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     tr.train()
-    return {"seconds": time.perf_counter() - t0, "real_tokens": real, "slots": slots, "steps": tr.step}
+    return {"seconds": time.perf_counter() - t0, "cpu_seconds": cpu_seconds() - c0, "real_tokens": real,
+            "slots": slots, "steps": tr.step}
 
 
 def run_trainer(root: Path, args, dynamic: bool) -> dict:
@@ -139,12 +146,12 @@ def run_trainer(root: Path, args, dynamic: bool) -> dict:
     collator = DataCollatorForSeq2Seq(tok, padding=True, label_pad_token_id=-100) if dynamic \
         else default_data_collator
     trainer = Trainer(model=model, args=targs, train_dataset=data, data_collator=collator)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     out = trainer.train()
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     real = sum(len(ids) for ids, _ in rows)
     slots = len(rows) * longest if not dynamic else None
-    return {"seconds": seconds, "real_tokens": real, "slots": slots, "steps": out.global_step}
+    return {"seconds": seconds, "cpu_seconds": cpu, "real_tokens": real, "slots": slots, "steps": out.global_step}
 
 
 def child(variant: str, root: Path, args) -> None:
@@ -189,14 +196,18 @@ def main() -> int:
                 print(proc.stdout[-2000:], proc.stderr[-4000:], file=sys.stderr)
                 return 1
             results[v] = json.loads(line[0][7:])
-    print(f"{'variant':<16} {'steps':>5} {'real tokens':>11} {'padding':>8} {'seconds':>8} {'tokens/s':>9} {'peak RSS MB':>11}")
+    print(f"{'variant':<16} {'steps':>5} {'real tokens':>11} {'padding':>8} {'wall s':>7} {'tokens/s':>9} "
+          f"{'CPU s':>7} {'tokens/CPU-s':>12} {'peak RSS MB':>11}")
     for v, r in results.items():
         pad = f"{1 - r['real_tokens'] / r['slots']:.1%}" if r.get("slots") else "dynamic"
-        print(f"{v:<16} {r['steps']:>5} {r['real_tokens']:>11} {pad:>8} {r['seconds']:>8.1f} "
-              f"{r['real_tokens'] / r['seconds']:>9.1f} {r['peak_rss_mb']:>11.0f}")
+        print(f"{v:<16} {r['steps']:>5} {r['real_tokens']:>11} {pad:>8} {r['seconds']:>7.1f} "
+              f"{r['real_tokens'] / r['seconds']:>9.1f} {r['cpu_seconds']:>7.1f} "
+              f"{r['real_tokens'] / r['cpu_seconds']:>12.1f} {r['peak_rss_mb']:>11.0f}")
     n, t = results["negtune"], results["trainer"]
-    print(f"negtune / trainer: tokens/s x{(n['real_tokens'] / n['seconds']) / (t['real_tokens'] / t['seconds']):.2f}, "
-          f"peak RSS x{n['peak_rss_mb'] / t['peak_rss_mb']:.2f}")
+    for name in [v for v in results if v != "negtune"]:
+        t = results[name]
+        print(f"negtune / {name}: tokens/s x{t['seconds'] / n['seconds']:.2f}, "
+              f"tokens/CPU-s x{t['cpu_seconds'] / n['cpu_seconds']:.2f}, peak RSS x{n['peak_rss_mb'] / t['peak_rss_mb']:.2f}")
     return 0
 
 

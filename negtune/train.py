@@ -348,7 +348,10 @@ class Trainer:
         t = self.recipe.train
         params = [p for p in self.model.parameters() if p.requires_grad]
         if t.optimizer == "adamw":
-            opt = torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
+            try:  # the fused kernel (CPU and CUDA, torch >= 2.4) is several times faster on large models
+                opt = torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay, fused=True)
+            except (RuntimeError, ValueError, TypeError):
+                opt = torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
         else:
             opt = torch.optim.SGD(params, lr=t.lr, weight_decay=t.weight_decay)
         total, warm = self.total_steps, t.warmup_steps
