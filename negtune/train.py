@@ -36,8 +36,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script: make `import negtune` work without installing
-    _ROOT = str(Path(__file__).resolve().parents[1])
+if __package__ in (None, ""):  # run as a script: make `import negtune` work without installing,
+    # and keep negtune/ itself off sys.path (its io.py, config.py, data/ would shadow other modules).
+    _HERE = str(Path(__file__).resolve().parent)
+    sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != _HERE]
+    _ROOT = str(Path(_HERE).parent)
     if _ROOT not in sys.path:
         sys.path.insert(0, _ROOT)
 
@@ -256,6 +259,10 @@ class Trainer:
             raise UserError(f"train.resume: resuming is supported for single-process and DDP runs, not {dist} "
                             "(optimizer state is saved from rank 0 only); start a new run or use DDP")
         self.is_main = self.acc.is_main_process
+        for flag, name in (("ACCELERATE_USE_FSDP", "FSDP"), ("ACCELERATE_USE_DEEPSPEED", "DEEPSPEED")):
+            if os.environ.get(flag, "false").lower() == "true" and dist != name:
+                self.print(f"warning: the launch config asks for {name}, but accelerate runs it as {dist} here "
+                           "(FSDP/DeepSpeed need GPUs); training proceeds as plain data parallel")
         torch.manual_seed(r.seed)  # model-side init (LoRA A matrices) is the same on every process
         self._setup_data()
         self._setup_model()
@@ -450,7 +457,8 @@ class Trainer:
             f"training {r.model.name_or_path} ({'peft ' + r.model.peft if self.is_peft else 'full'}; "
             f"{self.n_trainable:,}/{self.n_params:,} trainable) on {len(self.examples)} rows "
             f"({self.n_instances} instances); global batch {self.plan.per_device} x {self.world} proc x "
-            f"{self.plan.grad_accum} accum = {self.plan.global_batch}; {self.steps_per_epoch} steps/epoch, "
+            f"{self.plan.grad_accum} accum = {self.plan.global_batch} ({str(self.acc.distributed_type).rsplit('.', 1)[-1]}); "
+            f"{self.steps_per_epoch} steps/epoch, "
             f"{self.total_steps} steps; loss {self.c.loss_spec.name}; lr {t.lr:g} {t.scheduler}")
         self.bar = bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.is_main, desc="train",
                               dynamic_ncols=True)
