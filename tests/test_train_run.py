@@ -204,3 +204,16 @@ def test_full_finetune_reference_model_loss(assets):
     assert p.returncode == 0, p.stderr[-3000:]
     assert "on 64 rows (128 instances)" in p.stdout  # one row per negated instance, partner attached
     assert (root / "run-kl" / "checkpoints" / "step-000003" / "trainer_state.json").is_file()
+
+
+def test_eval_at_epoch_end_writes_the_run_eval_file(assets):
+    root, _ = assets
+    recipe = write_recipe(root, "ev", train={"epochs": 1, "save_every_steps": None, "eval_at_epoch_end": True},
+                          eval={"tasks": ["copa"], "files": {"copa": str(root / "copa.jsonl")}, "max_instances": 8,
+                                "batch_size": 8})
+    p = run([PY, str(SCRIPT), str(recipe)])
+    assert p.returncode == 0, p.stderr[-3000:]
+    res = json.loads((root / "run-ev" / "eval" / "step-000008.json").read_text())
+    assert res["checkpoint"] == "step-000008" and "copa" in res["tasks"]
+    assert res["tasks"]["copa"]["original"]["n"] == 8 and res["tasks"]["copa"]["negated"]["n"] == 8
+    assert "eval step-000008: original_acc" in p.stdout
