@@ -429,6 +429,10 @@ class Trainer:
         return t.tolist()
 
     # ------------------------------------------------------------------ the loss step
+    def to_device(self, batch: dict) -> dict:
+        """Move a collated batch to this process's device (a no-op on the CPU)."""
+        return {k: v.to(self.acc.device) for k, v in batch.items()}
+
     def loss_step(self, batch: dict, n_tok: float, global_tokens: float, n_micro: int, ctx: Any) -> tuple[Any, float]:
         """Forward + backward of one micro-batch; returns (LossOutput, its weight in the step).
 
@@ -473,7 +477,7 @@ class Trainer:
             start = self.step_in_epoch if epoch == first_epoch else 0
             for i in range(start, len(batches)):
                 micro_idx = self.sampler.micro_batches(batches[i], self.rank)
-                micro = [self.collator([self.examples[j] for j in mb]) for mb in micro_idx]
+                micro = [self.to_device(self.collator([self.examples[j] for j in mb])) for mb in micro_idx]
                 n_tok = [float(b["n_target_tokens"]) for b in micro]
                 pad, slots = padding_waste([[self.examples.lengths[j] for j in mb] for mb in micro_idx])
                 real = sum(float(b["attention_mask"].sum()) for b in micro)
