@@ -319,12 +319,14 @@ def render_png(rows: list[Row], path: Path, title: str) -> bool:
             color = "black" if r.is_base else colors[i % len(colors)]
             ax.scatter([x], [y], s=60, color=color, zorder=3, marker="s" if r.is_base else "o")
             text = r.label if r.is_base or not r.loss or r.loss in r.label else f"{r.label} [{r.loss}]"
-            ax.annotate(text, (x, y), textcoords="offset points", xytext=(6, 6), fontsize=8, color=color)
+            right = x > 0.65  # keep labels inside the axes
+            ax.annotate(text, (x, y), textcoords="offset points", xytext=(-6 if right else 6, 6), fontsize=8,
+                        color=color, ha="right" if right else "left")
         ax.set_xlabel("original-prompt accuracy")
         ax.set_ylabel("negated-prompt accuracy")
         ax.set_title(task)
         if any(r.is_base for r in trows):
-            ax.legend(loc="upper right", fontsize=8)
+            ax.legend(loc="best", fontsize=8)
     for ax in list(axes.flat)[len(tasks):]:
         ax.axis("off")
     fig.suptitle(title)
