@@ -141,6 +141,11 @@ def main(argv: list[str] | None = None) -> int:
                              method=opts.method, info=info, out=opts.out, scores_path=opts.scores)
     _print_summary(results)
     if opts.out:
+        if recipe is not None:  # the resolved recipe goes beside every output
+            from negtune.config import dump_recipe
+            from negtune.io import write_text
+
+            write_text(Path(opts.out).with_suffix(".recipe.yaml"), dump_recipe(recipe))
         print(f"wrote {opts.out}")
     return 0
 

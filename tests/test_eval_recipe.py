@@ -34,6 +34,8 @@ def test_recipe_eval_cli_and_trainer_hook(tiny_opt_dir, tmp_path):
     arc = res["tasks"]["arc_easy"]
     assert arc["n_pairs"] == 2 and arc["instruction_free"]["n"] == 2
     assert arc["instruction_free_agreement"] is not None
+    resolved = yaml.safe_load((tmp_path / "res.recipe.yaml").read_text())
+    assert resolved["eval"]["limit"] == 2  # the resolved recipe (override applied) sits beside the results
 
     # the trainer's in-process hook: same numbers, model left in training mode
     from negtune.models import load_for_eval
