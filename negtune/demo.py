@@ -21,7 +21,8 @@ the runs' eval sections) so that ``negtune eval RUN_DIR`` does not score it agai
 
 ``key=value`` overrides apply to every stage (e.g. ``train.epochs=2``); ``--model`` replaces
 ``model.name_or_path`` (the tests run the demo on a tiny OPT this way). A stage whose results
-already exist is reused unless ``--force``; an unfinished stage is redone from scratch.
+already exist for the same settings is reused unless ``--force``; an unfinished stage, or one
+run with other settings, is redone from scratch.
 """
 from __future__ import annotations
 
@@ -97,11 +98,30 @@ def _file_overrides(recipe: Any) -> list[str]:
     return out
 
 
-def _stage_done(run: Path) -> bool:
-    """A training stage is done when a non-base checkpoint has been evaluated."""
+def _settings(recipe: Any, keys: tuple[str, ...]) -> dict[str, Any]:
+    from negtune.config import recipe_to_dict
+
+    d = recipe_to_dict(recipe)
+    return {k: d[k] for k in keys}
+
+
+def _same_settings(run: Path, recipe: Any, keys: tuple[str, ...]) -> bool:
+    """Did ``run`` use the same settings (sections ``keys``) as ``recipe``? (Reuse needs it.)"""
+    from negtune.config import load_recipe
+
+    try:
+        done = load_recipe(run / "recipe.resolved.yaml")
+    except UserError:
+        return False
+    return _settings(done, keys) == _settings(recipe, keys)
+
+
+def _stage_done(run: Path, recipe: Any) -> bool:
+    """A training stage is done when a checkpoint of a run with the same settings has been evaluated."""
     from negtune.jobs import _done
 
-    return any(p.stem != "base" and _done(p) for p in (run / "eval").glob("step-*.json"))
+    evaluated = any(_done(p) for p in (run / "eval").glob("step-*.json"))
+    return evaluated and _same_settings(run, recipe, ("seed", "data", "model", "train", "loss", "eval"))
 
 
 def _log(msg: str) -> None:
@@ -178,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     base_json = base_dir / "eval" / "base.json"
     from negtune.jobs import _done
 
-    if opts.force or not _done(base_json):
+    if opts.force or not _done(base_json) or not _same_settings(base_dir, recipes["base"], ("model", "eval")):
         shutil.rmtree(base_dir, ignore_errors=True)
         save_resolved(recipes["base"], base_dir)
         _log(f"1/4 evaluating the base model {recipes['base'].model.name_or_path} -> {base_dir}")
@@ -191,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for i, (name, ov) in enumerate(stages.items(), start=2):
         run = out / name
-        if not opts.force and _stage_done(run):
+        if not opts.force and _stage_done(run, recipes[name]):
             _log(f"{i}/4 {name}: results exist in {run}/eval")
             continue
         shutil.rmtree(run, ignore_errors=True)

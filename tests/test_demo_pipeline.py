@@ -46,6 +46,13 @@ def test_demo_tiny_opt(tiny_opt_dir, tmp_path, monkeypatch, capsys, mitigation):
                       "--mitigation", mitigation, "--quiet"]) == 0
     assert ce_eval[-1].stat().st_mtime_ns == mtime
 
+    # Other settings: the training stages are redone (the base stage is still valid).
+    base_mtime = (out / "base" / "eval" / "base.json").stat().st_mtime_ns
+    assert demo.main([str(REPO / "recipes" / "demo.yaml"), *TINY, "train.max_steps=1", "--model", str(tiny_opt_dir),
+                      "--out", str(out), "--mitigation", mitigation, "--quiet"]) == 0
+    assert sorted(p.name for p in (out / "ce" / "eval").glob("step-*.json")) == ["step-000001.json"]
+    assert (out / "base" / "eval" / "base.json").stat().st_mtime_ns == base_mtime
+
 
 def test_demo_bad_override_fails_before_loading(tmp_path):
     from negtune import demo
