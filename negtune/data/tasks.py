@@ -255,22 +255,22 @@ def _parse_lambada(row: dict[str, Any], where: str, index: int) -> Item:
     )
 
 
-def _parse_web_questions(row: dict[str, Any], where: str, index: int) -> Item:
-    return Item(
-        id=_row_id(row, None, index),
-        fields={"question": _text(row, "question", where)},
-        answers=tuple(_text_list(row, "answers", where)),
-        where=where,
-    )
+def _question_with_answer_list(answers_field: str) -> Callable[[dict[str, Any], str, int], Item]:
+    """Parser for QA sources whose rows are {question, <answers_field>: [str, ...]}."""
+
+    def parse(row: dict[str, Any], where: str, index: int) -> Item:
+        return Item(
+            id=_row_id(row, None, index),
+            fields={"question": _text(row, "question", where)},
+            answers=tuple(_text_list(row, answers_field, where)),
+            where=where,
+        )
+
+    return parse
 
 
-def _parse_nq_open(row: dict[str, Any], where: str, index: int) -> Item:
-    return Item(
-        id=_row_id(row, None, index),
-        fields={"question": _text(row, "question", where)},
-        answers=tuple(_text_list(row, "answer", where)),
-        where=where,
-    )
+_parse_web_questions = _question_with_answer_list("answers")
+_parse_nq_open = _question_with_answer_list("answer")
 
 
 def _parse_trivia_qa(row: dict[str, Any], where: str, index: int) -> Item:
