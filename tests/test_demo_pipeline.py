@@ -13,7 +13,7 @@ TINY = ["data.max_instances=12", "eval.max_instances=6", "train.max_steps=2", "t
         "eval.batch_size=8", "model.max_length=48", "model.lora.r=2"]
 
 
-@pytest.mark.parametrize("mitigation", ["mixed"])
+@pytest.mark.parametrize("mitigation", ["mixed", "kl_anchor"])
 def test_demo_tiny_opt(tiny_opt_dir, tmp_path, monkeypatch, capsys, mitigation):
     import torch
 
