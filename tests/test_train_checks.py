@@ -192,3 +192,21 @@ def test_derive_grad_accum():
     assert derive_grad_accum(32, 8, 4, 1) == (1, None)
     assert derive_grad_accum(None, 8, 4, 3) == (3, None)
     assert "not divisible" in derive_grad_accum(30, 8, 1, 1)[1]
+
+
+def test_dry_run_demo_recipe_converts_nothing(tmp_path, capsys, monkeypatch, no_model_loading):
+    """The named offline model's architecture is known without converting the GGUF."""
+    import negtune.offline_model as offline
+
+    def no_conversion(*a, **k):
+        raise AssertionError("dry run converted the offline model")
+
+    monkeypatch.setattr(offline, "convert", no_conversion)
+    monkeypatch.setattr(offline, "find_gguf", lambda: tmp_path / "fake.gguf")
+    monkeypatch.setitem(offline.OFFLINE_MODEL_TYPES, "smollm2-135m-instruct", ("llama", offline.find_gguf))
+    monkeypatch.setenv("NEGTUNE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(REPO)
+    assert cli_main(["train", "recipes/demo.yaml", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "architecture=llama" in out and "targets=q_proj,k_proj,v_proj,o_proj" in out
+    assert not (tmp_path / "cache").exists()
