@@ -31,8 +31,7 @@ def _recipe(tmp_path, model_dir, loss, **model):
     ({"name": "tests.user_loss_example:focal_ce", "gamma": 1.0}, {}),  # a user's loss by reference
 ])
 def test_train_with_loss(loss, model, tmp_path, tiny_opt_dir, monkeypatch):
-    if not ARC.is_file():
-        pytest.skip("data/samples/arc_easy missing")
+    assert ARC.is_file(), "data/samples/arc_easy is part of the repository"
     monkeypatch.chdir(REPO)  # "tests.user_loss_example" resolves from the CWD
     recipe = _recipe(tmp_path, tiny_opt_dir, loss, **model)
     assert cli_main(["train", str(recipe)]) == 0
