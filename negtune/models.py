@@ -64,6 +64,19 @@ def _hub_error(name: str, err: Exception) -> UserError:
     )
 
 
+def _from_pretrained(loader: Any, name_or_path: str, resolved: str, what: str, **kwargs: Any) -> Any:
+    """``loader.from_pretrained`` with its failures turned into one-line errors.
+
+    A local directory that fails to load is reported as such; anything else failed on the hub.
+    """
+    try:
+        return loader.from_pretrained(resolved, local_files_only=hub_offline(), **kwargs)
+    except (OSError, ValueError) as err:
+        if Path(resolved).is_dir():
+            raise UserError(f"model {name_or_path}: cannot load {what}: {err}") from None
+        raise _hub_error(name_or_path, err) from None
+
+
 def torch_dtype(name: str) -> Any:
     import torch
 
@@ -77,12 +90,7 @@ def load_tokenizer(name_or_path: str, revision: str | None = None) -> Any:
     from transformers import AutoTokenizer
 
     resolved = resolve_model_path(name_or_path)
-    try:
-        tok = AutoTokenizer.from_pretrained(resolved, revision=revision, local_files_only=hub_offline())
-    except (OSError, ValueError) as err:
-        if Path(resolved).is_dir():
-            raise UserError(f"model {name_or_path}: cannot load tokenizer: {err}") from None
-        raise _hub_error(name_or_path, err) from None
+    tok = _from_pretrained(AutoTokenizer, name_or_path, resolved, "tokenizer", revision=revision)
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = "right"
@@ -94,15 +102,8 @@ def load_causal_lm(name_or_path: str, dtype: str = "float32", revision: str | No
     from transformers import AutoModelForCausalLM
 
     resolved = resolve_model_path(name_or_path)
-    try:
-        model = AutoModelForCausalLM.from_pretrained(
-            resolved, dtype=torch_dtype(dtype), revision=revision, local_files_only=hub_offline(), **kwargs
-        )
-    except (OSError, ValueError) as err:
-        if Path(resolved).is_dir():
-            raise UserError(f"model {name_or_path}: cannot load: {err}") from None
-        raise _hub_error(name_or_path, err) from None
-    return model
+    return _from_pretrained(AutoModelForCausalLM, name_or_path, resolved, "weights",
+                            dtype=torch_dtype(dtype), revision=revision, **kwargs)
 
 
 def load_for_eval(name_or_path: str, adapter: str | None = None, dtype: str = "float32") -> tuple[Any, Any]:
