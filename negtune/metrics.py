@@ -6,6 +6,8 @@ Definitions (per task; a "pair" is an item present under both variants, matched 
 * ``<variant>.acc``: share of that variant's items whose highest-scoring option (sum of
   option-token log-probabilities) is in the item's gold set (negated 4-option items have
   3 correct answers). ``acc_tok_mean``: the same with the per-token mean log-probability.
+  ``chance``: the accuracy of a uniformly random pick, mean of |gold| / |options| (0.25
+  original and 0.75 negated on 4-option tasks), so a report need not guess it.
 * ``mean``: (original.acc + negated.acc) / 2, the headline number.
 * ``both_correct``: share of pairs right under both prompts.
 * ``flip_rate``: share of pairs whose predicted option changes between the two prompts.
@@ -67,12 +69,13 @@ def compute_metrics(instances: Sequence[Instance], scores: Sequence[Sequence[Opt
             raise ValueError(f"{inst.uid}: {len(inst.options)} options but {len(opts)} scores")
         per = table.setdefault(inst.task, {"sum": {}, "mean": {}})
         for rule, pred in (("sum", ps), ("mean", pm)):
-            slot = per[rule].setdefault(inst.variant, {"pred": {}, "text": {}, "correct": {}})
+            slot = per[rule].setdefault(inst.variant, {"pred": {}, "text": {}, "correct": {}, "chance": {}})
             if inst.source_id in slot["pred"]:
                 raise UserError(f"{inst.task}: item {inst.source_id}: appears twice under variant {inst.variant}")
             slot["pred"][inst.source_id] = pred
             slot["text"][inst.source_id] = inst.options[pred]
             slot["correct"][inst.source_id] = pred in inst.gold
+            slot["chance"][inst.source_id] = len(set(inst.gold)) / len(inst.options)
 
     for task, per in table.items():
         entry: dict[str, Any] = {}
@@ -82,6 +85,7 @@ def compute_metrics(instances: Sequence[Instance], scores: Sequence[Sequence[Opt
             entry[variant] = {
                 "acc": sum(slot["correct"].values()) / n,
                 "acc_tok_mean": sum(tok["correct"].values()) / n,
+                "chance": sum(slot["chance"].values()) / n,
                 "n": n,
             }
         for rule, prefix in (("sum", ""), ("mean", "tok_mean")):

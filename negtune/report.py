@@ -18,10 +18,10 @@ directories (``runs/demo`` -> ``runs/demo/*/eval/*.json``), and writes into ``--
 Why this view: Jang et al.'s finding is that negated-prompt fine-tuning moves models along
 the zero-sum line. Whether a mitigation helps is whether it ends up above the line.
 
-Chance levels: original 1/k; negated (k-1)/k (every wrong option counts as correct under a
-negated prompt; for 2 options that is 1/2). k is taken from the results (``n_options`` per
-task when the evaluator records it), else from the task registry, else from the scoring
-record of a single-task file (options / instances); when unknown no chance line is drawn.
+Chance levels: the evaluator records each variant's ``chance`` (the accuracy of a uniformly
+random pick: 1/k original, (k-1)/k negated, since every wrong option counts as correct under
+a negated prompt). Results without it fall back to k from the task registry, else from the
+scoring record of a single-task file (options / instances); when unknown no line is drawn.
 
 Rows: the base model evaluated inside several runs (each run's ``eval/base.json``) is
 shown once when the numbers agree. All outputs are written atomically.

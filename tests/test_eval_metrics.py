@@ -39,7 +39,7 @@ def test_paired_metrics_known_answers():
     ]
     res = compute_metrics(insts, scores)
     t = res["tasks"]["qa"]
-    assert t["original"] == {"acc": pytest.approx(2 / 3), "acc_tok_mean": pytest.approx(2 / 3), "n": 3}
+    assert t["original"] == {"acc": pytest.approx(2 / 3), "acc_tok_mean": pytest.approx(2 / 3), "chance": 0.5, "n": 3}
     assert t["negated"]["acc"] == pytest.approx(2 / 3)
     assert t["mean"] == pytest.approx(2 / 3)
     assert t["both_correct"] == pytest.approx(1 / 3)
@@ -76,3 +76,15 @@ def test_tok_mean_differs_from_sum_and_macro():
 ])
 def test_csv_set_name(name, expected):
     assert csv_set_name(name) == expected
+
+
+def test_chance_counts_every_gold_option():
+    """A negated 4-option item has 3 gold options: a random pick is right 3 times in 4."""
+    opts = (" a", " b", " c", " d")
+    insts = [Instance("arc", "1", "original", "p", opts, 2, (2,)),
+             Instance("arc", "1", "negated", "n", opts, 0, (0, 1, 3)),
+             Instance("arc", "2", "negated", "n", opts[:2], 0, (0,))]
+    scores = [S((-1, 1), (-1, 1), (-1, 1), (-1, 1))] * 2 + [S((-1, 1), (-1, 1))]
+    t = compute_metrics(insts, scores)["tasks"]["arc"]
+    assert t["original"]["chance"] == 0.25
+    assert t["negated"]["chance"] == pytest.approx((0.75 + 0.5) / 2)
