@@ -159,6 +159,25 @@ def test_sigkill_and_resume_is_exact(reference):
     assert p.returncode == 2 and "not a negtune checkpoint" in p.stderr
 
 
+def test_lora_sigkill_and_resume_is_exact(assets):
+    """Adapter checkpoints resume exactly too, LoRA dropout (RNG state) included."""
+    root, _ = assets
+    lora = {"peft": "lora", "lora": {"dropout": 0.1}}
+    ref = write_recipe(root, "lora-ref", model=lora, train={"lr": 1e-2})
+    p = run([PY, str(SCRIPT), str(ref)])
+    assert p.returncode == 0, p.stderr[-3000:]
+    killed = write_recipe(root, "lora-killed", model=lora, train={"lr": 1e-2})
+    out = root / "run-lora-killed"
+    p = run([PY, str(SCRIPT), str(killed)], NEGTUNE_TEST_SIGKILL_AFTER_STEP="11")
+    assert p.returncode == -signal.SIGKILL
+    p = run([PY, str(SCRIPT), str(killed), "--resume"])
+    assert p.returncode == 0 and "step-000009" in p.stdout, p.stderr[-3000:]
+    a = weights(root / "run-lora-ref" / "checkpoints" / "step-000016")
+    b = weights(out / "checkpoints" / "step-000016")
+    assert a and all("lora" in k for k in a)  # the adapter only
+    assert max_diff(a, b) < 1e-6
+
+
 def test_lora_via_negtune_train_and_qlora(assets):
     root, _ = assets
     recipe = write_recipe(root, "lora", model={"peft": "lora", "gradient_checkpointing": True},
