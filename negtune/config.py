@@ -280,9 +280,15 @@ def _check_semantics(recipe: Recipe, src: str) -> None:
         raise UserError(f"{src}: data.variants: lists a variant twice")
     if recipe.data.pairs and len(recipe.data.variants) < 2:
         raise UserError(f"{src}: data.pairs: needs at least two data.variants to pair")
-    for task in recipe.data.files:
-        if task not in recipe.data.tasks:
-            raise UserError(f"{src}: data.files.{task}: task is not listed in data.tasks")
+    for section in ("data", "eval"):
+        cfg = getattr(recipe, section)
+        for task in cfg.files:
+            if task not in cfg.tasks:
+                raise UserError(f"{src}: {section}.files.{task}: task is not listed in {section}.tasks")
+    from negtune.data.build import check_names  # the registry is standard-library only
+
+    check_names(recipe.data.tasks, recipe.data.variants, "data", prefix=f"{src}: ")
+    check_names(recipe.eval.tasks, recipe.eval.variants, "eval", prefix=f"{src}: ")
     loss = recipe.loss
     if not isinstance(loss.get("name"), str) or not loss["name"]:
         raise UserError(f"{src}: loss.name: required, a registered loss or 'module.path:function'")

@@ -38,6 +38,9 @@ def test_defaults_are_the_papers():
         ({**BASE, "model": {"name_or_path": "x", "lora": {"dropout": 1.5}}}, "model.lora.dropout: must be < 1"),
         ({**BASE, "loss": {"alpha": 1}}, "recipes/x.yaml: loss.name: required"),
         ([1, 2], "recipes/x.yaml: top level: expected a mapping"),
+        ({**BASE, "data": {"tasks": ["piqa", "boolq"]}}, "recipes/x.yaml: data.tasks[1]: unknown task 'boolq'"),
+        ({**BASE, "eval": {"tasks": ["piqa"], "variants": ["zzz"]}}, "recipes/x.yaml: eval.variants[0]: unknown variant"),
+        ({**BASE, "eval": {"files": {"copa": "x.jsonl"}}}, "recipes/x.yaml: eval.files.copa: task is not listed"),
     ],
 )
 def test_bad_values_name_file_and_key(raw, expected):

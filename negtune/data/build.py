@@ -222,20 +222,20 @@ class Built:
     sources: dict[str, dict[str, Any]]  # task -> fingerprint
 
 
-def _check_names(tasks: list[str], variants: list[str], section: str) -> None:
+def check_names(tasks: list[str], variants: list[str], section: str, prefix: str = "") -> None:
+    """Every task is registered and defines every variant. Recipe loading calls this, so a
+    typo fails before anything is loaded; the builders call it again for direct API use."""
     for i, task in enumerate(tasks):
-        get_task(task, where=f"{section}.tasks[{i}]")
+        get_task(task, where=f"{prefix}{section}.tasks[{i}]")
         for j, name in enumerate(variants):
-            get_variant(task, name, where=f"{section}.variants[{j}]")
+            get_variant(task, name, where=f"{prefix}{section}.variants[{j}]")
     if len(set(tasks)) != len(tasks):
-        raise UserError(f"{section}.tasks: lists a task twice")
+        raise UserError(f"{prefix}{section}.tasks: lists a task twice")
 
 
 def build_dataset(cfg: Any, seed: int) -> Built:
     """Training instances for a ``DataConfig`` plus the source fingerprints."""
-    _check_names(cfg.tasks, cfg.variants, "data")
-    for task in cfg.files:
-        get_task(task, where=f"data.files.{task}")
+    check_names(cfg.tasks, cfg.variants, "data")
     instances: list[Instance] = []
     sources: dict[str, dict[str, Any]] = {}
     all_wrong = cfg.negated_target == "all_wrong"
@@ -259,9 +259,7 @@ def build_instances(cfg: Any, seed: int) -> list[Instance]:
 
 
 def build_eval_dataset(cfg: Any, seed: int, cache_dir: Optional[str] = None) -> Built:
-    _check_names(cfg.tasks, cfg.variants, "eval")
-    for task in cfg.files:
-        get_task(task, where=f"eval.files.{task}")
+    check_names(cfg.tasks, cfg.variants, "eval")
     instances: list[Instance] = []
     sources: dict[str, dict[str, Any]] = {}
     for task in cfg.tasks:
