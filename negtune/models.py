@@ -18,10 +18,8 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
 def _offline_sources() -> dict[str, Any]:
-    try:
-        from negtune.offline_model import OFFLINE_SOURCES
-    except ImportError:
-        return {}
+    from negtune.offline_model import OFFLINE_SOURCES  # standard library only
+
     return OFFLINE_SOURCES
 
 
@@ -170,14 +168,14 @@ def model_type_of(name_or_path: str, revision: str | None = None, guess_offline:
     With ``guess_offline`` (dry runs), a hub id whose config is not cached offline is guessed
     from its name (``certain`` False) instead of raising.
     """
-    from transformers import AutoConfig
-
     from negtune.offline_model import OFFLINE_MODEL_TYPES
 
     if name_or_path in OFFLINE_MODEL_TYPES:  # named offline source: no conversion just to read a config
         model_type, check_available = OFFLINE_MODEL_TYPES[name_or_path]
         check_available()
         return model_type, True
+    from transformers import AutoConfig
+
     resolved = resolve_model_path(name_or_path)
     try:
         cfg = AutoConfig.from_pretrained(resolved, revision=revision, local_files_only=hub_offline())

@@ -338,9 +338,11 @@ class Trainer:
         self.is_peft = m.peft in ("lora", "qlora")
         needs_ref = "reference_model" in self.c.loss_spec.needs
         model = load_for_training(m, self.c.model_type)
+        self.base_model_id = _base_model_id(m.name_or_path)  # once: resolving may hash a GGUF file
         self.ref_model = None
         if needs_ref and not self.is_peft:
-            self.ref_model = copy.deepcopy(model).eval()  # frozen copy of the initial weights
+            # frozen copy of the initial weights, on this process's device (not wrapped by DDP)
+            self.ref_model = copy.deepcopy(model).eval().to(self.acc.device)
             for p in self.ref_model.parameters():
                 p.requires_grad_(False)
         model.train()
@@ -572,7 +574,7 @@ class Trainer:
                 "step": self.step,
                 "epoch": round(epoch + step_in_epoch / self.steps_per_epoch, 6),
                 "kind": "adapter" if self.is_peft else "full",
-                "base_model": _base_model_id(r.model.name_or_path),
+                "base_model": self.base_model_id,
                 "data_position": {"epoch": epoch, "step_in_epoch": step_in_epoch},
                 "total_steps": self.total_steps,
                 "steps_per_epoch": self.steps_per_epoch,
