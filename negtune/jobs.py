@@ -308,23 +308,19 @@ def evaluate_recipe_eval(model: Any, tokenizer: Any, recipe: Any, out_dir: str |
 
 
 def _checkpoints(run_dir: Path) -> list[tuple[str, Path, dict[str, Any]]]:
+    """The run's complete checkpoints (``negtune.checkpoint``), oldest first, with their state."""
+    from negtune.checkpoint import STATE_FILE, list_checkpoints, read_state
+
     found = []
-    root = run_dir / "checkpoints"
-    if not root.is_dir():
-        return found
-    for d in sorted(root.glob("step-*")):
-        state_file = d / "trainer_state.json"
-        if not d.is_dir() or not state_file.is_file() or not (d / "model").is_dir():
-            continue  # incomplete (the trainer writes checkpoints atomically; be safe anyway)
+    for d in list_checkpoints(run_dir):
         try:
-            state = json.loads(state_file.read_text())
+            state = read_state(d)
         except (OSError, json.JSONDecodeError):
-            raise UserError(f"{state_file}: unreadable trainer_state.json") from None
+            raise UserError(f"{d / STATE_FILE}: unreadable trainer_state.json") from None
         kind = state.get("kind")
         if kind not in ("full", "adapter"):
-            raise UserError(f"{state_file}: kind: expected 'full' or 'adapter', got {kind!r}")
+            raise UserError(f"{d / STATE_FILE}: kind: expected 'full' or 'adapter', got {kind!r}")
         found.append((d.name, d, state))
-    found.sort(key=lambda x: (int(x[2].get("step", 0)), x[0]))
     return found
 
 
@@ -391,16 +387,10 @@ def evaluate_run(run_dir: str | Path, *, batch_size: Optional[int] = None, dtype
             info = dict(base_info, checkpoint=name, label=name, step=state.get("step"), epoch=state.get("epoch"))
             out = eval_dir / f"{name}.json"
             log(f"eval {run.name}: {name}")
-            if path is None:
-                model = get_base()
-                if peft_model is not None:
-                    with peft_model.disable_adapter():
-                        evaluate_model(peft_model, tokenizer, instances, bs, recipe.eval.tokenization,
-                                       progress=progress, info=info, out=out)
-                else:
-                    info["model"] = base_name
-                    evaluate_model(model, tokenizer, instances, bs, recipe.eval.tokenization,
-                                   progress=progress, info=info, out=out)
+            if path is None:  # the base model comes first in todo, before any adapter wraps it
+                info["model"] = base_name
+                evaluate_model(get_base(), tokenizer, instances, bs, recipe.eval.tokenization,
+                               progress=progress, info=info, out=out)
             elif state["kind"] == "adapter":
                 from peft import PeftModel
 
