@@ -184,7 +184,7 @@ def build_eval_sets(recipe: Any, limit: Optional[int] = None) -> list[Instance]:
     if cfg.tasks:
         from negtune.data.build import build_eval_instances
 
-        out += _limit_per_task(list(build_eval_instances(cfg, recipe.seed)), limit)
+        out += _limit_per_task(list(build_eval_instances(cfg, recipe.seed, recipe.data.cache_dir)), limit)
     names = set(i.task for i in out)
     for k, pair in enumerate(cfg.csv):
         files = dict(pair.files)
