@@ -30,7 +30,7 @@ from typing import Any, Iterable, Sequence
 
 from negtune.data.instances import Instance
 from negtune.errors import UserError
-from negtune.tokenization import encode_pair, truncate_left
+from negtune.tokenization import encode_truncated
 
 METHODS = ("auto", "kv", "batched", "plain")
 # Architectures whose KV-cache path was checked against the plain path (tests/test_eval_scoring.py).
@@ -78,20 +78,14 @@ def model_max_length(model: Any, tokenizer: Any = None) -> int | None:
     return min(limits) if limits else None
 
 
-def _bos_id(tokenizer: Any) -> int | None:
-    return getattr(tokenizer, "bos_token_id", None)
-
-
 def encode_instances(tokenizer: Any, instances: Sequence[Instance], tokenization: str = "joint",
                      max_length: int | None = None) -> list[list[tuple[list[int], list[int]]]]:
     """Per instance, per option: (prompt_ids, option_ids) after left truncation."""
-    bos = _bos_id(tokenizer)
     out = []
     for inst in instances:
         pairs = []
         for option in inst.options:
-            prompt_ids, option_ids = encode_pair(tokenizer, inst.prompt, option, mode=tokenization)
-            prompt_ids = truncate_left(prompt_ids, option_ids, max_length, bos)
+            prompt_ids, option_ids = encode_truncated(tokenizer, inst.prompt, option, max_length, tokenization)
             if not prompt_ids:
                 raise UserError(
                     f"{inst.task}: item {inst.source_id}: prompt encodes to no tokens; "

@@ -25,6 +25,7 @@ from negtune.errors import UserError
 
 Mode = Literal["joint", "separate"]
 MODES = ("joint", "separate")
+IGNORE_INDEX = -100  # label of tokens that are not trained on (prompt, padding), as in transformers
 
 
 def _split_trailing_space(prompt: str, option: str) -> tuple[str, str]:
@@ -49,12 +50,6 @@ def encode_pair(tokenizer: Any, prompt: str, option: str, mode: Mode = "joint") 
     return prompt_ids, option_ids
 
 
-def encode_prompt(tokenizer: Any, prompt: str, mode: Mode = "joint") -> list[int]:
-    """The prompt ids ``encode_pair`` would produce, without needing an option."""
-    text = prompt if mode == "separate" else prompt.rstrip()
-    return list(tokenizer(text)["input_ids"])
-
-
 def truncate_left(prompt_ids: list[int], option_ids: list[int], max_length: int | None,
                   bos_token_id: int | None = None) -> list[int]:
     """Trim the prompt from the left so that prompt+option fits ``max_length``.
@@ -69,3 +64,11 @@ def truncate_left(prompt_ids: list[int], option_ids: list[int], max_length: int 
         raise UserError(f"tokenization: option of {len(option_ids)} tokens does not fit max_length {max_length}")
     body = prompt_ids[1:] if keep_bos else prompt_ids
     return ([prompt_ids[0]] if keep_bos else []) + body[-room:]
+
+
+def encode_truncated(tokenizer: Any, prompt: str, option: str, max_length: int | None,
+                     mode: Mode = "joint") -> tuple[list[int], list[int]]:
+    """``encode_pair`` then ``truncate_left``: exactly what the scorer scores and the trainer trains."""
+    prompt_ids, option_ids = encode_pair(tokenizer, prompt, option, mode)
+    prompt_ids = truncate_left(prompt_ids, option_ids, max_length, getattr(tokenizer, "bos_token_id", None))
+    return prompt_ids, option_ids

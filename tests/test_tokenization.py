@@ -29,3 +29,11 @@ def test_truncate_left_keeps_bos_and_option():
     assert truncate_left([10, 11], [7], None) == [10, 11]
     with pytest.raises(UserError):
         truncate_left([2, 10], [1, 2, 3, 4], 3, bos_token_id=2)
+
+
+def test_encode_truncated_keeps_option_and_bos(tiny_tokenizer):
+    from negtune.tokenization import encode_truncated
+
+    p, o = encode_truncated(tiny_tokenizer, "Question: capital of France? Answer is", " Paris", max_length=4)
+    assert len(p) + len(o) == 4 and p[0] == tiny_tokenizer.bos_token_id
+    assert tiny_tokenizer.decode(o) == " Paris"

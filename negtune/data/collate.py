@@ -52,9 +52,7 @@ from torch.utils.data import Dataset
 
 from negtune.data.instances import Instance
 from negtune.errors import UserError
-from negtune.tokenization import encode_pair, truncate_left
-
-IGNORE_INDEX = -100
+from negtune.tokenization import IGNORE_INDEX, encode_truncated
 log = logging.getLogger(__name__)
 
 
@@ -68,8 +66,7 @@ class Encoded:
 
 def encode_option(tokenizer: Any, prompt: str, option: str, max_length: Optional[int],
                   mode: str = "joint") -> Encoded:
-    prompt_ids, option_ids = encode_pair(tokenizer, prompt, option, mode)
-    prompt_ids = truncate_left(prompt_ids, option_ids, max_length, getattr(tokenizer, "bos_token_id", None))
+    prompt_ids, option_ids = encode_truncated(tokenizer, prompt, option, max_length, mode)
     return Encoded(tuple(prompt_ids) + tuple(option_ids), len(prompt_ids))
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-IGNORE_INDEX = -100
+from negtune.tokenization import IGNORE_INDEX
 
 
 def logits_of(model: Any, input_ids: Any, attention_mask: Any) -> Any:
