@@ -34,6 +34,6 @@ def test_truncate_left_keeps_bos_and_option():
 def test_encode_truncated_keeps_option_and_bos(tiny_tokenizer):
     from negtune.tokenization import encode_truncated
 
-    p, o = encode_truncated(tiny_tokenizer, "Question: capital of France? Answer is", " Paris", max_length=4)
-    assert len(p) + len(o) == 4 and p[0] == tiny_tokenizer.bos_token_id
+    p, o = encode_truncated(tiny_tokenizer, "Question: capital of France? Answer is", " Paris", max_length=6)
+    assert len(p) + len(o) == 6 and p[0] == tiny_tokenizer.bos_token_id
     assert tiny_tokenizer.decode(o) == " Paris"
