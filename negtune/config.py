@@ -24,8 +24,6 @@ import yaml
 
 from negtune.errors import UserError
 
-VARIANT_NAMES_DOC = "original, negated, instruction_free (see negtune.data.variants)"
-
 
 def _meta(**kwargs: Any) -> dict[str, Any]:
     return kwargs

@@ -8,7 +8,7 @@ library callers (tests, notebooks) still get a normal exception they can catch.
 from __future__ import annotations
 
 import sys
-from typing import Callable, NoReturn
+from typing import Callable
 
 EXIT_USER_ERROR = 2
 
@@ -22,10 +22,6 @@ class UserError(Exception):
 
     def __str__(self) -> str:  # keep it one line whatever the caller passed
         return " ".join(str(self.args[0]).split("\n")) if self.args else "error"
-
-
-def fail(message: str) -> NoReturn:
-    raise UserError(message)
 
 
 def exit_on_user_error(func: Callable[[], int | None]) -> int:

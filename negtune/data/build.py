@@ -300,22 +300,6 @@ def counts(instances: Iterable[Instance]) -> dict[str, dict[str, int]]:
     return out
 
 
-def _row(inst: Instance) -> dict[str, Any]:
-    """``inst.to_json()`` without ``dataclasses.asdict``'s deep copies (5x faster at 100k rows)."""
-    row = {
-        "task": inst.task,
-        "source_id": inst.source_id,
-        "variant": inst.variant,
-        "prompt": inst.prompt,
-        "options": list(inst.options),
-        "target": inst.target,
-        "gold": list(inst.gold),
-    }
-    if inst.meta:
-        row["meta"] = dict(inst.meta)
-    return row
-
-
 def write_dataset(
     instances: Sequence[Instance],
     out_dir: str | Path,
@@ -336,7 +320,7 @@ def write_dataset(
         sources = source_fingerprints(recipe.data, recipe.seed)
     data = recipe.data
     with atomic_dir(out_dir) as tmp:
-        sha = write_jsonl(Path(tmp) / "instances.jsonl", (_row(inst) for inst in instances))
+        sha = write_jsonl(Path(tmp) / "instances.jsonl", (inst.to_json() for inst in instances))
         manifest = {
             "format": FORMAT,
             "seed": recipe.seed,

@@ -431,10 +431,6 @@ TASKS: dict[str, TaskSpec] = {
 }
 
 
-def task_names() -> list[str]:
-    return list(TASKS)
-
-
 def get_task(name: str, where: str = "task") -> TaskSpec:
     """The spec for ``name``; an unknown name is a one-line UserError listing the known ones."""
     try:

@@ -95,10 +95,6 @@ VARIANTS: dict[str, dict[str, Variant]] = {
 }
 
 
-def variant_names(task: str) -> list[str]:
-    return list(VARIANTS.get(task, {}))
-
-
 def get_variant(task: str, name: str, where: str = "variant") -> Variant:
     """The variant ``name`` of ``task``; unknown → one-line UserError listing the known ones."""
     table = VARIANTS.get(task)
@@ -109,7 +105,3 @@ def get_variant(task: str, name: str, where: str = "variant") -> Variant:
             f"{where}: unknown variant {name!r} for task {task!r} (known: {', '.join(table)})"
         )
     return table[name]
-
-
-def render_prompt(task: str, variant: str, fields: dict[str, str]) -> str:
-    return get_variant(task, variant).render(fields)
