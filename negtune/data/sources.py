@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import json
 import logging
 import os
@@ -24,7 +25,6 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from negtune.errors import UserError
-from negtune.io import sha256_file
 
 LOCAL_EXTENSIONS = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
 
@@ -114,11 +114,13 @@ def read_local(files: Any, required: Iterable[str] = (), key: str = "data.files"
         ext = path.suffix.lower()
         if ext not in LOCAL_EXTENSIONS:
             raise UserError(f"{path}: unsupported file type {ext or '(none)'} (use {', '.join(LOCAL_EXTENSIONS)})")
+        data = path.read_bytes()  # read once: parsed below and hashed for the manifest
         if ext == ".parquet":
             file_rows = list(_read_parquet(path))
         else:
             try:
-                text = path.read_text(encoding="utf-8-sig")
+                # as read_text would: universal newlines
+                text = data.decode("utf-8-sig").replace("\r\n", "\n").replace("\r", "\n")
             except UnicodeDecodeError:
                 raise UserError(f"{path}: not UTF-8 text") from None
             if ext == ".jsonl":
@@ -130,7 +132,7 @@ def read_local(files: Any, required: Iterable[str] = (), key: str = "data.files"
         if not file_rows:
             raise UserError(f"{path}: no rows (empty split)")
         rows.extend(file_rows)
-        described.append({"path": str(name), "sha256": sha256_file(path), "rows": len(file_rows)})
+        described.append({"path": str(name), "sha256": hashlib.sha256(data).hexdigest(), "rows": len(file_rows)})
     return SourceRows(rows=rows, fingerprint={"kind": "local", "files": described})
 
 
