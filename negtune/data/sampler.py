@@ -76,11 +76,12 @@ class GlobalBatchSampler:
         mega = g * self.mega_factor
         batches: list[list[int]] = []
         for start in range(0, len(order), mega):
+            # Sorted by length, so each global batch (and each micro-batch cut from it in
+            # order) holds neighbours in length; shuffling whole batches keeps that.
             chunk = sorted(order[start: start + mega], key=lambda i: (-self.lengths[i], i))
             batches.extend(chunk[i: i + g] for i in range(0, len(chunk), g))
         rng.shuffle(batches)
-        # Sorted within the global batch so each micro-batch holds neighbours in length.
-        return [sorted(b, key=lambda i: (-self.lengths[i], i)) for b in batches]
+        return batches
 
     def micro_batches(self, global_batch: list[int], rank: int) -> list[list[int]]:
         """This process's ``grad_accum`` micro-batches of one global batch."""
