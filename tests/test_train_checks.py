@@ -203,7 +203,8 @@ def test_dry_run_demo_recipe_converts_nothing(tmp_path, capsys, monkeypatch, no_
 
     monkeypatch.setattr(offline, "convert", no_conversion)
     monkeypatch.setattr(offline, "find_gguf", lambda: tmp_path / "fake.gguf")
-    monkeypatch.setitem(offline.OFFLINE_MODEL_TYPES, "smollm2-135m-instruct", ("llama", offline.find_gguf))
+    monkeypatch.setitem(offline.OFFLINE_SOURCES, "smollm2-135m-instruct",  # the wheel need not be installed
+                        offline.OfflineSource(offline.smollm2_135m_instruct, "llama", offline.find_gguf))
     monkeypatch.setenv("NEGTUNE_CACHE", str(tmp_path / "cache"))
     monkeypatch.chdir(REPO)
     assert cli_main(["train", "recipes/demo.yaml", "--dry-run"]) == 0
