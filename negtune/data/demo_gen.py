@@ -23,7 +23,6 @@ Schema: ai2_arc: ``{"id", "question", "choices": {"text": [...], "label": ["A","
 from __future__ import annotations
 
 import argparse
-import json
 import random
 from pathlib import Path
 from typing import Callable, Iterable
@@ -386,18 +385,14 @@ def _check(train: list[dict], test: list[dict]) -> None:
         assert len(texts) == 4 and len(set(t.lower() for t in texts)) == 4, r
 
 
-def _dumps(rows: list[dict]) -> str:
-    return "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows)
-
-
 def write(out_dir: str | Path = "data/demo", seed: int = SEED) -> dict[str, Path]:
-    from negtune.io import write_text
+    from negtune.io import write_jsonl
 
     train, test = generate(seed)
     out = Path(out_dir)
     paths = {"train": out / "train.jsonl", "test": out / "test.jsonl"}
-    write_text(paths["train"], _dumps(train))
-    write_text(paths["test"], _dumps(test))
+    write_jsonl(paths["train"], train)
+    write_jsonl(paths["test"], test)
     return paths
 
 
