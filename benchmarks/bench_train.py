@@ -111,8 +111,7 @@ def run_negtune(root: Path, args) -> dict:
         "train": {"lr": 1e-3, "epochs": 1, "per_device_batch_size": args.batch, "trackers": [],
                   "log_every_steps": 1000, "max_grad_norm": 1.0},
     }, "bench")
-    checked = T.Checked(recipe, __import__("negtune.losses", fromlist=["x"]).resolve_loss({"name": "ce"}),
-                        "opt", True, 1, 1, None)
+    checked = T.check_recipe(recipe, None, 1)
     tr = T.Trainer(checked)
     tr.setup()
     tr.save = lambda epoch, step_in_epoch: root / "run-negtune" / "unsaved"  # time the steps only

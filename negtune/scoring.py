@@ -226,14 +226,7 @@ def _score_kv(model: Any, batch: list[_Group], pad_id: int, keep: bool) -> list[
                      position_ids=opt_pos.to(dev), past_key_values=cache, use_cache=True)
         lp = _token_logprobs(out2.logits, tgt.to(dev)).double().cpu()
         totals[chunk] += (lp * m).sum(-1)
-    result, r = [], 0
-    for g in batch:
-        scores = []
-        for _, opt in g.options:
-            scores.append((float(totals[r]), len(opt)))
-            r += 1
-        result.append(scores)
-    return result
+    return _regroup(batch, [float(t) for t in totals])
 
 
 def _score_batched(model: Any, batch: list[_Group], pad_id: int) -> list[list[tuple[float, int]]]:
@@ -252,14 +245,13 @@ def _score_batched(model: Any, batch: list[_Group], pad_id: int) -> list[list[tu
     totals = []
     for r, (p, o) in enumerate(rows):
         totals.append(float(lp[r, len(p) - 1: len(p) + len(o) - 1].double().sum()))
-    result, r = [], 0
-    for g in batch:
-        scores = []
-        for _, opt in g.options:
-            scores.append((totals[r], len(opt)))
-            r += 1
-        result.append(scores)
-    return result
+    return _regroup(batch, totals)
+
+
+def _regroup(batch: list[_Group], totals: list[float]) -> list[list[tuple[float, int]]]:
+    """Flat per-option totals (in batch order) back into (loglik, n_tokens) lists per item."""
+    it = iter(totals)
+    return [[(next(it), len(opt)) for _, opt in g.options] for g in batch]
 
 
 def _score_plain(model: Any, batch: list[_Group]) -> list[list[tuple[float, int]]]:

@@ -162,8 +162,9 @@ def dry_run(c: Checked) -> int:
     if m.peft == "none":
         lines.append("peft          none (full fine-tuning)")
     else:
-        targets = (m.lora.target_modules or __import__("negtune.models", fromlist=["x"]).LORA_TARGETS.get(
-            c.model_type, ["<set model.lora.target_modules>"]))
+        from negtune.models import LORA_TARGETS
+
+        targets = m.lora.target_modules or LORA_TARGETS.get(c.model_type, ["<set model.lora.target_modules>"])
         extra = " 4-bit nf4 (bitsandbytes), double quant, compute dtype " + m.dtype if m.peft == "qlora" else ""
         lines.append(f"peft          {m.peft}: r={m.lora.r} alpha={m.lora.alpha} dropout={m.lora.dropout} "
                      f"targets={','.join(targets)}{extra}")
