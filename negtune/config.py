@@ -2,9 +2,9 @@
 
 Why: a recipe mistake must be reported before any model or data set is touched, with the
 file and the exact key path (``recipes/x.yaml: train.lr: must be > 0``). The schema is a
-tree of plain dataclasses; one small validator walks it using the type hints and the
-``metadata`` of each field (``gt``, ``ge``, ``le``, ``choices``). This module imports only
-the standard library and PyYAML so that validation is instant.
+tree of plain dataclasses; ``negtune.schema`` validates it using the type hints and the
+``metadata`` of each field (``gt``, ``ge``, ``le``). This module imports only the standard
+library, PyYAML and the task registry, so validation is instant.
 
 The ``loss`` section is free-form here (a name plus arguments); the loss registry checks
 it (see ``negtune.losses.resolve_loss``), still before anything heavy is loaded.
@@ -14,19 +14,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
 import yaml
 
+from negtune.data.tasks import check_names  # the registry is standard-library only
 from negtune.errors import UserError
-
-
-def _meta(**kwargs: Any) -> dict[str, Any]:
-    return kwargs
+from negtune.schema import build_dataclass, meta
 
 
 @dataclass
@@ -38,7 +34,7 @@ class DataConfig:
     variants: list[str] = field(default_factory=lambda: ["negated"])
     split: str = "train"
     # Per-task cap, sampled with the recipe seed; a task with fewer items uses all of them.
-    max_instances: Optional[int] = field(default=10000, metadata=_meta(gt=0))
+    max_instances: Optional[int] = field(default=10000, metadata=meta(gt=0))
     # 4-option tasks under negation: "seeded" trains on one wrong option chosen by a seeded
     # rule; "all_wrong" emits one instance per wrong option.
     negated_target: Literal["seeded", "all_wrong"] = "seeded"
@@ -54,9 +50,9 @@ class DataConfig:
 
 @dataclass
 class LoraConfig:
-    r: int = field(default=8, metadata=_meta(gt=0))
-    alpha: float = field(default=16.0, metadata=_meta(gt=0))
-    dropout: float = field(default=0.05, metadata=_meta(ge=0, lt=1))
+    r: int = field(default=8, metadata=meta(gt=0))
+    alpha: float = field(default=16.0, metadata=meta(gt=0))
+    dropout: float = field(default=0.05, metadata=meta(ge=0, lt=1))
     # None: chosen per architecture (negtune.models.LORA_TARGETS).
     target_modules: Optional[list[str]] = None
 
@@ -64,41 +60,41 @@ class LoraConfig:
 @dataclass
 class ModelConfig:
     # Required. Hub id, local directory, or a named offline source (smollm2-135m-instruct).
-    name_or_path: str = field(default="", metadata=_meta(required=True))
+    name_or_path: str = field(default="", metadata=meta(required=True))
     revision: Optional[str] = None
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     peft: Literal["none", "lora", "qlora"] = "none"
     lora: LoraConfig = field(default_factory=LoraConfig)
     gradient_checkpointing: bool = False
     # Falls back to the tokenizer's model_max_length when None.
-    max_length: Optional[int] = field(default=512, metadata=_meta(gt=0))
+    max_length: Optional[int] = field(default=512, metadata=meta(gt=0))
 
 
 @dataclass
 class TrainConfig:
-    lr: float = field(default=1e-3, metadata=_meta(gt=0))
+    lr: float = field(default=1e-3, metadata=meta(gt=0))
     scheduler: Literal["constant", "linear", "cosine"] = "constant"
-    warmup_steps: int = field(default=0, metadata=_meta(ge=0))
-    epochs: int = field(default=5, metadata=_meta(gt=0))
-    per_device_batch_size: int = field(default=8, metadata=_meta(gt=0))
-    grad_accum: int = field(default=1, metadata=_meta(gt=0))
+    warmup_steps: int = field(default=0, metadata=meta(ge=0))
+    epochs: int = field(default=5, metadata=meta(gt=0))
+    per_device_batch_size: int = field(default=8, metadata=meta(gt=0))
+    grad_accum: int = field(default=1, metadata=meta(gt=0))
     # If set, grad_accum is derived so that per_device x processes x grad_accum equals it,
     # which keeps the optimisation identical when the process count changes.
-    global_batch_size: Optional[int] = field(default=None, metadata=_meta(gt=0))
+    global_batch_size: Optional[int] = field(default=None, metadata=meta(gt=0))
     optimizer: Literal["adamw", "sgd"] = "adamw"
-    weight_decay: float = field(default=0.0, metadata=_meta(ge=0))
-    max_grad_norm: Optional[float] = field(default=1.0, metadata=_meta(gt=0))
+    weight_decay: float = field(default=0.0, metadata=meta(ge=0))
+    max_grad_norm: Optional[float] = field(default=1.0, metadata=meta(gt=0))
     group_by_length: bool = True
-    save_every_steps: Optional[int] = field(default=None, metadata=_meta(gt=0))
-    keep_last: int = field(default=2, metadata=_meta(gt=0))
+    save_every_steps: Optional[int] = field(default=None, metadata=meta(gt=0))
+    keep_last: int = field(default=2, metadata=meta(gt=0))
     # None: start fresh; "auto": continue from the newest complete checkpoint in output_dir;
     # or a path to a checkpoint directory.
     resume: Optional[str] = None
     eval_at_epoch_end: bool = False
-    log_every_steps: int = field(default=10, metadata=_meta(gt=0))
+    log_every_steps: int = field(default=10, metadata=meta(gt=0))
     trackers: list[Literal["tensorboard", "wandb"]] = field(default_factory=lambda: ["tensorboard"])
     # Stop after this many optimizer steps (for smoke runs); None: run all epochs.
-    max_steps: Optional[int] = field(default=None, metadata=_meta(gt=0))
+    max_steps: Optional[int] = field(default=None, metadata=meta(gt=0))
 
 
 @dataclass
@@ -120,14 +116,14 @@ class EvalConfig:
     variants: list[str] = field(default_factory=lambda: ["original", "negated"])
     split: str = "validation"
     files: dict[str, Union[str, list[str]]] = field(default_factory=dict)
-    max_instances: Optional[int] = field(default=None, metadata=_meta(gt=0))
+    max_instances: Optional[int] = field(default=None, metadata=meta(gt=0))
     # Paper-format CSV sets.
     csv: list[EvalCsvPair] = field(default_factory=list)
-    batch_size: int = field(default=16, metadata=_meta(gt=0))
+    batch_size: int = field(default=16, metadata=meta(gt=0))
     # "joint": option tokens are what prompt+option adds after the prompt (default);
     # "separate": prompt and option encoded separately (the paper's convention).
     tokenization: Literal["joint", "separate"] = "joint"
-    limit: Optional[int] = field(default=None, metadata=_meta(gt=0))
+    limit: Optional[int] = field(default=None, metadata=meta(gt=0))
 
 
 @dataclass
@@ -141,131 +137,7 @@ class Recipe:
     loss: dict[str, Any] = field(default_factory=lambda: {"name": "ce"})
     eval: EvalConfig = field(default_factory=EvalConfig)
     # Where the recipe came from (not part of the schema; filled by load_recipe).
-    source: str = field(default="<defaults>", metadata=_meta(internal=True))
-
-
-# --------------------------------------------------------------------------- validation
-
-
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if tp is type(None):
-        return "null"
-    if origin in (Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(tp))
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
-    if origin is list:
-        return f"a list (items: {_type_name(typing.get_args(tp)[0])})"
-    if origin is dict:
-        return "a mapping"
-    if dataclasses.is_dataclass(tp):
-        return "a mapping"
-    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
-        tp, getattr(tp, "__name__", str(tp))
-    )
-
-
-def _convert(value: Any, tp: Any, where: str, src: str) -> Any:
-    """Check ``value`` against type ``tp``; return the converted value or raise UserError."""
-    origin = typing.get_origin(tp)
-    bad = UserError(f"{src}: {where}: expected {_type_name(tp)}, got {value!r}")
-    if tp is Any:
-        return value
-    if origin in (Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None:
-            if type(None) in args:
-                return None
-            raise bad
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _convert(value, arg, where, src)
-            except UserError as err:
-                errors.append(err)
-        if len(errors) == 1:
-            raise errors[0]
-        raise bad
-    if origin is Literal:
-        if value in typing.get_args(tp):
-            return value
-        raise bad
-    if origin is list:
-        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-            raise bad
-        (item_tp,) = typing.get_args(tp)
-        return [_convert(v, item_tp, f"{where}[{i}]", src) for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise bad
-        _key_tp, val_tp = typing.get_args(tp)
-        return {str(k): _convert(v, val_tp, f"{where}.{k}", src) for k, v in value.items()}
-    if dataclasses.is_dataclass(tp):
-        return _build_dataclass(tp, value, where, src)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise bad
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise bad
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # PyYAML reads "1e-3" (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                raise bad from None
-        raise bad
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise bad
-    raise bad
-
-
-def _check_range(value: Any, meta: dict[str, Any], where: str, src: str) -> None:
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-        return
-    for key, op, text in (
-        ("gt", lambda a, b: a > b, ">"),
-        ("ge", lambda a, b: a >= b, ">="),
-        ("lt", lambda a, b: a < b, "<"),
-        ("le", lambda a, b: a <= b, "<="),
-    ):
-        if key in meta and not op(value, meta[key]):
-            raise UserError(f"{src}: {where}: must be {text} {meta[key]}, got {value!r}")
-
-
-def _build_dataclass(cls: type, raw: Any, where: str, src: str) -> Any:
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise UserError(f"{src}: {where or 'top level'}: expected a mapping, got {raw!r}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
-    for key in raw:
-        if key not in fields:
-            path = f"{where}.{key}" if where else str(key)
-            known = ", ".join(sorted(fields))
-            raise UserError(f"{src}: {path}: unknown key (known: {known})")
-    kwargs = {}
-    for name, f in fields.items():
-        if name not in raw:
-            if f.metadata.get("required"):
-                path = f"{where}.{name}" if where else name
-                raise UserError(f"{src}: {path}: required key is missing")
-            continue
-        path = f"{where}.{name}" if where else name
-        value = _convert(raw[name], hints[name], path, src)
-        _check_range(value, dict(f.metadata), path, src)
-        kwargs[name] = value
-    return cls(**kwargs)
+    source: str = field(default="<defaults>", metadata=meta(internal=True))
 
 
 def _check_semantics(recipe: Recipe, src: str) -> None:
@@ -283,8 +155,6 @@ def _check_semantics(recipe: Recipe, src: str) -> None:
         for task in cfg.files:
             if task not in cfg.tasks:
                 raise UserError(f"{src}: {section}.files.{task}: task is not listed in {section}.tasks")
-    from negtune.data.build import check_names  # the registry is standard-library only
-
     check_names(recipe.data.tasks, recipe.data.variants, "data", prefix=f"{src}: ")
     check_names(recipe.eval.tasks, recipe.eval.variants, "eval", prefix=f"{src}: ")
     loss = recipe.loss
@@ -342,7 +212,7 @@ def recipe_from_dict(raw: Any, source: str = "<dict>", overrides: list[str] | No
     for path, value in parse_overrides(overrides or []):
         _apply_override(raw, path, value)
     raw.setdefault("model", {})
-    recipe = _build_dataclass(Recipe, raw, "", source)
+    recipe = build_dataclass(Recipe, raw, "", source)
     recipe.source = source
     _check_semantics(recipe, source)
     return recipe

@@ -18,9 +18,9 @@ from negtune.data.build import (
     build_instances,
     load_instances,
     load_items,
-    normalize_answer,
     write_dataset,
 )
+from negtune.data.options import normalize_answer
 from negtune.data.tasks import TASKS
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,51 +1,37 @@
 """Build prompt instances from a recipe's data section; ``negtune build-data``.
 
-Pipeline per task: read rows (local files or hub, ``negtune.data.sources``) → parse each
-row into an ``Item`` (``negtune.data.tasks``) → complete options for QA tasks and LAMBADA
-(seeded) → sample at most ``max_instances`` items (seeded) → render each requested prompt
-variant (``negtune.data.variants``) → ``Instance`` records.
+Pipeline per task: read rows (local files or hub, ``negtune.data.sources``) -> parse each
+row into an ``Item`` (the task entry's ``parse``, ``negtune.data.tasks``) -> complete options
+where the task's source gives answers only (its ``complete_options`` rule,
+``negtune.data.options``) -> sample at most ``max_instances`` items (seeded) -> render each
+requested prompt variant (the task entry's ``variants``) -> ``Instance`` records.
 
 Every random choice is a pure function of ``(seed, task, item id, purpose)`` through
-sha256 (``seeded_int``), never of the item's position or of the cap, so the same recipe and
-seed give byte-identical files and raising the cap only adds items:
+sha256 (``negtune.data.seeded``), never of the item's position or of the cap, so the same
+recipe and seed give byte-identical files and raising the cap only adds items:
 
 - cap: items are ranked by ``seeded_int(seed, task, "sample", salt, id)`` and the lowest
   ``max_instances`` are kept, then emitted in source order (salt: "pairs" when pairing,
   else the variant name, so unpaired variants draw different items);
 - negated training target on 3+-option tasks: ``wrong[seeded_int(seed, task, id) % len(wrong)]``
-  (``negated_target: all_wrong`` emits one instance per wrong option instead);
-- LAMBADA: 3 distinct words of the passage other than the target (case-insensitive) drawn
-  with ``random.Random(seeded_int(seed, task, "lambada", id))``, then the 4 options shuffled
-  by the same generator; each word capitalised (" Cutter");
-- QA: one distractor from the split's other gold answers, skipping any that normalise
-  (lower-case, no punctuation/articles/extra spaces) to one of this question's answers;
-  gold first or second by the same seeded generator.
+  (``negated_target: all_wrong`` emits one instance per wrong option instead).
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
-import random
-import re
-import string
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
-from negtune.data.instances import Instance
+from negtune.data.instances import Instance, Item
+from negtune.data.seeded import seeded_int
 from negtune.data.sources import SourceRows, load_hub, read_local
-from negtune.data.tasks import Item, TaskSpec, cap_first, fmt_option, get_task
-from negtune.data.variants import Variant, get_variant
+from negtune.data.tasks import TaskSpec, check_names, get_task, get_variant
+from negtune.data.variants import Variant
 from negtune.errors import UserError
 
 FORMAT = "negtune-instances/1"
-
-
-def seeded_int(*parts: Any) -> int:
-    """A 64-bit integer that depends only on ``parts`` (stable across runs and machines)."""
-    text = "\x1f".join(str(p) for p in parts)
-    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
 
 
 # --------------------------------------------------------------------------- loading items
@@ -69,80 +55,6 @@ def load_rows(spec: TaskSpec, split: str, files: Any, cache_dir: Optional[str], 
     )
 
 
-_PUNCT = set(string.punctuation) | set("“”‘’«»…–—")
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-_NO_PUNCT = str.maketrans("", "", "".join(sorted(_PUNCT)))
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD-style answer normalisation: lower-case, no punctuation, articles or extra spaces."""
-    text = text.lower().translate(_NO_PUNCT)
-    return " ".join(_ARTICLES.sub(" ", text).split())
-
-
-_WORD_STRIP = "".join(sorted(_PUNCT))
-
-
-def passage_words(context: str) -> list[str]:
-    """Distinct (case-insensitive) words of a passage, first spelling kept, in passage order.
-
-    A word is a whitespace token with its surrounding punctuation stripped that contains a
-    letter; clitics of the tokenised LAMBADA text ('s, 'll, n't) are not words.
-    """
-    seen: dict[str, str] = {}
-    for token in context.split():
-        if token[0] in "'’" or token.lower() in ("n't", "n’t"):  # clitics of tokenised text: 's 'll n't
-            continue
-        word = token.strip(_WORD_STRIP)
-        if word and any(ch.isalpha() for ch in word) and word.lower() not in seen:
-            seen[word.lower()] = word
-    return list(seen.values())
-
-
-def _complete_lambada(items: list[Item], seed: int, task: str) -> None:
-    for item in items:
-        gold = item.answers[0]
-        pool = [w for w in passage_words(item.fields["context"]) if w.lower() != gold.lower()]
-        # Different spellings of one word (e.g. "Cutter"/"cutter") were merged above.
-        if len(pool) < 3:
-            raise UserError(f"{item.where}: passage has fewer than 3 distinct words besides the target {gold!r}")
-        rng = random.Random(seeded_int(seed, task, "lambada", item.id))
-        words = [gold] + rng.sample(pool, 3)
-        order = list(range(4))
-        rng.shuffle(order)
-        item.options = tuple(" " + cap_first(words[i]) for i in order)
-        item.answer = order.index(0)
-
-
-def _complete_qa(items: list[Item], seed: int, task: str) -> None:
-    pool_by_norm: dict[str, str] = {}
-    for item in items:
-        norm = normalize_answer(item.answers[0])
-        pool_by_norm.setdefault(norm, item.answers[0])
-    pool_keys = sorted(pool_by_norm)  # independent of item order
-    pool_opts = [fmt_option(pool_by_norm[k]) for k in pool_keys]
-    for item in items:
-        banned = {normalize_answer(a) for a in item.answers}
-        gold_opt = fmt_option(item.answers[0])
-        rng = random.Random(seeded_int(seed, task, "distractor", item.id))
-        start = rng.randrange(len(pool_keys))
-        distractor = None
-        for step in range(len(pool_keys)):
-            k = (start + step) % len(pool_keys)
-            if pool_keys[k] not in banned and pool_opts[k] != gold_opt:
-                distractor = pool_opts[k]
-                break
-        if distractor is None:
-            raise UserError(
-                f"{item.where}: no distractor: every other answer in the split is an alias of this one "
-                "(the split needs at least two questions with different answers)"
-            )
-        if rng.random() < 0.5:
-            item.options, item.answer = (gold_opt, distractor), 0
-        else:
-            item.options, item.answer = (distractor, gold_opt), 1
-
-
 def load_items(
     task: str,
     split: str,
@@ -162,10 +74,8 @@ def load_items(
         if item.id in first:
             raise UserError(f"{item.where}: duplicate id {item.id!r} (first seen at {first[item.id]})")
         first[item.id] = item.where
-    if spec.kind == "lambada":
-        _complete_lambada(items, seed, spec.name)
-    elif spec.kind == "qa":
-        _complete_qa(items, seed, spec.name)
+    if spec.complete_options is not None:
+        spec.complete_options(items, seed, spec.name)
     return items, src.fingerprint
 
 
@@ -220,17 +130,6 @@ def make_instances(
 class Built:
     instances: list[Instance]
     sources: dict[str, dict[str, Any]]  # task -> fingerprint
-
-
-def check_names(tasks: list[str], variants: list[str], section: str, prefix: str = "") -> None:
-    """Every task is registered and defines every variant. Recipe loading calls this, so a
-    typo fails before anything is loaded; the builders call it again for direct API use."""
-    for i, task in enumerate(tasks):
-        get_task(task, where=f"{prefix}{section}.tasks[{i}]")
-        for j, name in enumerate(variants):
-            get_variant(task, name, where=f"{prefix}{section}.variants[{j}]")
-    if len(set(tasks)) != len(tasks):
-        raise UserError(f"{prefix}{section}.tasks: lists a task twice")
 
 
 def build_dataset(cfg: Any, seed: int) -> Built:

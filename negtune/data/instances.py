@@ -1,13 +1,28 @@
-"""The one record every part of negtune exchanges: a rendered prompt instance.
+"""The records data building passes along: a parsed source row (``Item``) and a rendered
+prompt instance (``Instance``).
 
-Why a fixed record: the builder writes it, the trainer trains on it, the evaluator scores
-it and losses pair it, and a researcher reads it in ``instances.jsonl`` to see exactly what
-the model saw. Options carry their own leading space (" Paris"), as in the paper's files.
+Why a fixed record: the builder writes an ``Instance``, the trainer trains on it, the
+evaluator scores it and losses pair it, and a researcher reads it in ``instances.jsonl`` to
+see exactly what the model saw. Options carry their own leading space (" Paris"), as in the
+paper's files. An ``Item`` is one source row in canonical form, before a prompt variant is
+applied; task parsers make it and option rules complete it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+
+@dataclass
+class Item:
+    """One source row in canonical form (before a prompt variant is applied)."""
+
+    id: str
+    fields: dict[str, str]  # template fields, e.g. {"question": ...}
+    options: tuple[str, ...] = ()  # formatted options (" Text"); empty until completed (LAMBADA, QA)
+    answer: int = -1  # index of the correct option under the original prompt
+    answers: tuple[str, ...] = ()  # LAMBADA/QA: acceptable answers; answers[0] becomes the gold option
+    where: str = ""  # "file: row N" for error messages
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,21 @@ from pathlib import Path
 from typing import Iterable, Optional
 
 from negtune.data.instances import Instance
-from negtune.data.tasks import guess_task_from_filename
+from negtune.data.tasks import TASKS
 from negtune.errors import UserError
 
 COLUMNS = ("sample_id", "prompt", "classes", "answer_index")
+
+
+def guess_task_from_filename(filename: str) -> Optional[str]:
+    """Map a paper CSV name (``ai2_arc_q_a_300.csv``) to a registry task (``arc_easy``)."""
+    stem = filename.rsplit("/", 1)[-1].lower()
+    best: Optional[tuple[int, str]] = None
+    for spec in TASKS.values():
+        for prefix in spec.paper_csv_prefix:
+            if stem.startswith(prefix) and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), spec.name)
+    return best[1] if best else None
 
 
 def guess_variant(path: str | Path) -> str:

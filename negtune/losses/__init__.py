@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 from negtune.errors import UserError
+from negtune.schema import check_range, convert  # the recipe's type rules and messages
 
 NEEDS = frozenset({"paired", "all_options", "reference_model"})
 
@@ -290,8 +291,6 @@ def resolve_loss(loss_cfg: dict, source: str = "<recipe>") -> LossSpec:
         if p.default is inspect.Parameter.empty and pname not in args:
             raise UserError(f"{source}: loss.{pname}: required argument of loss {name!r} is missing")
 
-    from negtune.config import _check_range, _convert  # same type rules and messages as the recipe
-
     ranges = getattr(fn, "arg_ranges", None) or {}
     checked = {}
     for key, value in args.items():
@@ -299,12 +298,12 @@ def resolve_loss(loss_cfg: dict, source: str = "<recipe>") -> LossSpec:
         tp = _resolve_annotation(p.annotation, target) if p is not None else None
         if tp is not None and tp is not Any:
             try:
-                value = _convert(value, tp, f"loss.{key}", source)
+                value = convert(value, tp, f"loss.{key}", source)
             except UserError:
                 raise
-            except Exception:  # an annotation _convert does not understand: accept the value
+            except Exception:  # an annotation convert does not understand: accept the value
                 pass
-        _check_range(value, dict(ranges.get(key, {})), f"loss.{key}", source)
+        check_range(value, dict(ranges.get(key, {})), f"loss.{key}", source)
         checked[key] = value
     return LossSpec(name=name, fn=fn, needs=needs, args=checked)
 
