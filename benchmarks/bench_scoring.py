@@ -72,8 +72,8 @@ def main() -> None:
     import torch
     from transformers import OPTConfig, OPTForCausalLM
 
-    from negtune.jobs import load_csv_set
-    from negtune.scoring import encode_instances, model_max_length, score_instances
+    from negtune.evaluation.scoring import encode_instances, model_max_length, score_instances
+    from negtune.evaluation.sets import load_csv_set
 
     torch.set_num_threads(args.threads)
     paper = find_paper_dir(args.paper_dir)

@@ -6,7 +6,7 @@ random weights, fp32) trains for ``--steps`` optimizer steps of ``--batch`` rows
 synthetic prompt/answer rows (prompt lengths spread over ``--min-len``..``--max-len`` tokens,
 loss on the answer tokens only), with AdamW lr 1e-3 and gradient clipping 1.0 in both:
 
-* ``negtune``: ``negtune.train.Trainer`` (length-grouped global batches, dynamic padding);
+* ``negtune``: ``negtune.training.trainer.Trainer`` (length-grouped global batches, dynamic padding);
 * ``trainer``: ``transformers.Trainer`` with its default collator, rows padded to the longest
   row in the data set (what the default collator needs);
 * ``trainer-dynamic`` (``--with-dynamic``): ``Trainer`` with ``group_by_length`` and
@@ -97,24 +97,20 @@ def cpu_seconds() -> float:
 
 
 def run_negtune(root: Path, args) -> dict:
-    import negtune.train as T
     from negtune.config import recipe_from_dict
+    from negtune.data.build import load_instances
+    from negtune.training.checks import check_recipe
+    from negtune.training.trainer import Trainer
 
-    # Instances are already built: point the builder at them by monkeypatching the data step.
-    from negtune.data import build as B
-
-    instances = B.load_instances(root / "instances.jsonl")
-    B.build_dataset = lambda cfg, seed: B.Built(instances, {})  # noqa: E731 - same rows for every variant
     recipe = recipe_from_dict({
         "output_dir": str(root / "run-negtune"), "model": {"name_or_path": str(root / "model"), "max_length": 512},
         "data": {"tasks": ["copa"], "variants": ["negated"]},
         "train": {"lr": 1e-3, "epochs": 1, "per_device_batch_size": args.batch, "trackers": [],
                   "log_every_steps": 1000, "max_grad_norm": 1.0},
     }, "bench")
-    checked = T.check_recipe(recipe, None, 1)
-    tr = T.Trainer(checked)
+    # The rows are built already, and only the steps are timed: hand them over, save nothing.
+    tr = Trainer(check_recipe(recipe, None, 1), instances=load_instances(root / "instances.jsonl"), save=False)
     tr.setup()
-    tr.save = lambda epoch, step_in_epoch: root / "run-negtune" / "unsaved"  # time the steps only
     real = sum(tr.examples.lengths)
     b = [tr.sampler.micro_batches(g, 0)[0] for g in tr.sampler.steps(0)]
     slots = sum(max(tr.examples.lengths[i] for i in mb) * len(mb) for mb in b)

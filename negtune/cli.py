@@ -13,8 +13,8 @@ from negtune.errors import exit_on_user_error
 
 COMMANDS = {
     "build-data": ("negtune.data.build", "build prompt instances from a recipe's data section"),
-    "train": ("negtune.train", "fine-tune a model (same as `python negtune/train.py`)"),
-    "eval": ("negtune.eval_cli", "rank-classification accuracy on original/negated prompts"),
+    "train": ("negtune.training.cli", "fine-tune a model (same as `python negtune/train.py`)"),
+    "eval": ("negtune.evaluation.cli", "rank-classification accuracy on original/negated prompts"),
     "report": ("negtune.report", "markdown/CSV tables and the trade-off plot"),
     "demo": ("negtune.demo", "the offline end-to-end demo (base eval, FT, mitigation, report)"),
 }

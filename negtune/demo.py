@@ -14,7 +14,8 @@ wheel, the generated 4-option items in ``data/demo``) and, under ``runs/demo``:
 4. ``report/``    report.md, report.csv, tradeoff.png (``negtune report``), and demo.json
                   (timings and the headline deltas).
 
-It calls the real trainer (``negtune.train.main``) and evaluator (``negtune.jobs.evaluate_run``)
+It calls the real trainer (``negtune.training.cli.main``) and evaluator
+(``negtune.evaluation.jobs.evaluate_run``)
 in-process. The base model's results are computed once, in ``base/``, and copied into each
 training run's ``eval/base.json`` (the same model on the same test set, checked by comparing
 the runs' eval sections) so that ``negtune eval RUN_DIR`` does not score it again.
@@ -26,7 +27,6 @@ run with other settings, is redone from scratch.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from negtune.errors import UserError
+from negtune.errors import ArgParser, UserError
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_RECIPE = "recipes/demo.yaml"
@@ -42,13 +42,8 @@ MITIGATIONS = ("mixed", "kl_anchor")
 PAIRED_DATA = ["data.variants=[original, negated]", "data.pairs=true"]
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
-        raise UserError(f"demo: {message}")
-
-
-def _parse(argv: list[str]) -> argparse.Namespace:
-    p = _Parser(prog="negtune demo", description=__doc__.split("\n\n")[0])
+def _parse(argv: list[str]) -> Any:
+    p = ArgParser(prog="negtune demo", description=__doc__.split("\n\n")[0])
     p.add_argument("args", nargs="*", metavar="RECIPE | key=value",
                    help=f"recipe (default {DEFAULT_RECIPE}) and key=value overrides for every stage")
     p.add_argument("--out", default=None, metavar="DIR", help="output directory (default: the recipe's output_dir)")
@@ -118,9 +113,9 @@ def _same_settings(run: Path, recipe: Any, keys: tuple[str, ...]) -> bool:
 
 def _stage_done(run: Path, recipe: Any) -> bool:
     """A training stage is done when a checkpoint of a run with the same settings has been evaluated."""
-    from negtune.jobs import _done
+    from negtune.evaluation.jobs import is_done
 
-    evaluated = any(_done(p) for p in (run / "eval").glob("step-*.json"))
+    evaluated = any(is_done(p) for p in (run / "eval").glob("step-*.json"))
     return evaluated and _same_settings(run, recipe, ("seed", "data", "model", "train", "loss", "eval"))
 
 
@@ -137,8 +132,10 @@ def _timed(timings: dict[str, float], name: str, fn: Callable[[], Any]) -> Any:
 
 
 def _acc(results_path: Path, task: str) -> tuple[Optional[float], Optional[float]]:
-    t = json.loads(results_path.read_text())["tasks"][task]
-    return (t.get("original") or {}).get("acc"), (t.get("negated") or {}).get("acc")
+    from negtune.results import Results
+
+    t = Results.read(results_path).tasks[task]
+    return t.acc("original"), t.acc("negated")
 
 
 def _latest_eval(run: Path) -> Optional[Path]:
@@ -186,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     if not recipes["base"].eval.tasks:
         raise UserError(f"{recipe_path}: eval.tasks: the demo needs at least one evaluation task")
 
-    from negtune.jobs import evaluate_run
+    from negtune.evaluation.jobs import evaluate_run, is_done
 
     progress = not opts.quiet and sys.stderr.isatty()
     timings: dict[str, float] = {}
@@ -196,9 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     # 1. base model
     base_dir = out / "base"
     base_json = base_dir / "eval" / "base.json"
-    from negtune.jobs import _done
-
-    if opts.force or not _done(base_json) or not _same_settings(base_dir, recipes["base"], ("model", "eval")):
+    if opts.force or not is_done(base_json) or not _same_settings(base_dir, recipes["base"], ("model", "eval")):
         shutil.rmtree(base_dir, ignore_errors=True)
         save_resolved(recipes["base"], base_dir)
         _log(f"1/4 evaluating the base model {recipes['base'].model.name_or_path} -> {base_dir}")
@@ -207,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         _log(f"1/4 base results exist: {base_json}")
 
     # 2./3. fine-tuning runs
-    from negtune import train
+    from negtune.training.cli import main as train_main
 
     for i, (name, ov) in enumerate(stages.items(), start=2):
         run = out / name
@@ -216,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         shutil.rmtree(run, ignore_errors=True)
         _log(f"{i}/4 LoRA fine-tuning with loss {name} -> {run}")
-        rc = _timed(timings, f"{name}_train", lambda: train.main([str(recipe_path), *ov, "--out", str(run)]))
+        rc = _timed(timings, f"{name}_train", lambda: train_main([str(recipe_path), *ov, "--out", str(run)]))
         if rc:
             raise UserError(f"demo: training stage {name} failed (exit {rc}); see the messages above")
         (run / "eval").mkdir(parents=True, exist_ok=True)

@@ -2,13 +2,14 @@
 
 Why: the toolkit's contract is that bad input produces exactly one line naming the
 file, key or row and what is wrong, exit code 2, and no traceback. Every module raises
-``UserError``; only ``negtune.cli.run_main`` turns it into that line and that exit code, so
+``UserError``; only ``exit_on_user_error`` (which every command's entry point runs) turns it into that line and that exit code, so
 library callers (tests, notebooks) still get a normal exception they can catch.
 """
 from __future__ import annotations
 
+import argparse
 import sys
-from typing import Callable
+from typing import Callable, NoReturn
 
 EXIT_USER_ERROR = 2
 
@@ -31,3 +32,11 @@ def exit_on_user_error(func: Callable[[], int | None]) -> int:
     except UserError as err:
         print(f"negtune: error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR
+
+
+class ArgParser(argparse.ArgumentParser):
+    """``argparse`` for every negtune command: a usage error is one ``UserError`` line
+    (``negtune train: unrecognized arguments: --lrr``), not argparse's usage dump and exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{self.prog}: {message}")

@@ -2,7 +2,7 @@
 
     negtune report RUN_DIR|results.json|DIR_OF_RUNS ... [--out DIR] [--title TEXT]
 
-Reads the evaluator's results JSONs (schema: see negtune.jobs / CONTRACT) given directly,
+Reads the evaluator's results files (``negtune.results``) given directly,
 from training run directories (``RUN_DIR/eval/*.json``), or from a directory of run
 directories (``runs/demo`` -> ``runs/demo/*/eval/*.json``), and writes into ``--out``
 (default ``./report``):
@@ -20,34 +20,29 @@ the zero-sum line. Whether a mitigation helps is whether it ends up above the li
 
 Chance levels: the evaluator records each variant's ``chance`` (the accuracy of a uniformly
 random pick: 1/k original, (k-1)/k negated, since every wrong option counts as correct under
-a negated prompt). Results without it fall back to k from the task registry, else from the
-scoring record of a single-task file (options / instances); when unknown no line is drawn.
+a negated prompt). Results without it fall back to k from the task registry; when unknown
+no line is drawn.
 
 Rows: the base model evaluated inside several runs (each run's ``eval/base.json``) is
 shown once when the numbers agree. All outputs are written atomically.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import io
-import json
 import math
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from negtune.errors import UserError
+from negtune.data.tasks import TASKS
+from negtune.errors import ArgParser, UserError
+from negtune.results import Results, TaskResult, finite_or_none, format_metric
 
 METRICS = ("original", "negated", "mean", "both_correct", "flip_rate")
 CSV_COLUMNS = ("task", "label", "run", "checkpoint", "loss", "model", "adapter", "original", "negated", "mean",
                "both_correct", "flip_rate", "n", "chance_original", "chance_negated", "source")
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
-        raise UserError(f"report: {message}")
 
 
 @dataclass
@@ -65,25 +60,9 @@ class Row:
     source: str
     is_base: bool = False
     step: Optional[int] = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- reading
-
-
-def _load_results(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise UserError(f"{path}: not a results JSON (cannot parse: {err})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("tasks"), dict):
-        raise UserError(f"{path}: not a results JSON (no 'tasks' mapping; write one with `negtune eval --out`)")
-    for task, entry in data["tasks"].items():
-        if not isinstance(entry, dict):
-            raise UserError(f"{path}: tasks.{task}: expected a mapping")
-    return data
 
 
 def _files_in_run(run: Path) -> list[Path]:
@@ -117,31 +96,13 @@ def collect_files(inputs: list[str]) -> list[Path]:
     return unique
 
 
-def _registry_options(task: str) -> Optional[int]:
-    try:
-        from negtune.data.tasks import TASKS
-    except Exception:  # the report must render even if the data package is broken
-        return None
+def _chance(task: str, entry: TaskResult) -> tuple[Optional[float], Optional[float]]:
+    """Chance levels as the results record them; older files without them fall back to the
+    registry's option count k (1/k original, (k-1)/k negated)."""
+    orig = entry.variants["original"].chance if "original" in entry.variants else None
+    neg = entry.variants["negated"].chance if "negated" in entry.variants else None
     spec = TASKS.get(task)
-    return getattr(spec, "n_options", None) if spec is not None else None
-
-
-def _n_options(results: dict[str, Any], task: str, entry: dict[str, Any]) -> Optional[int]:
-    for value in (entry.get("n_options"), _registry_options(task)):
-        if isinstance(value, int) and value >= 2:
-            return value
-    scoring = results.get("scoring") or {}
-    n_opt, n_inst = scoring.get("n_options"), scoring.get("n_instances")
-    if len(results["tasks"]) == 1 and isinstance(n_opt, int) and isinstance(n_inst, int) and n_inst > 0:
-        if n_opt % n_inst == 0 and n_opt // n_inst >= 2:
-            return n_opt // n_inst
-    return None
-
-
-def _chance(results: dict[str, Any], task: str, entry: dict[str, Any]) -> tuple[Optional[float], Optional[float]]:
-    orig = (entry.get("original") or {}).get("chance")
-    neg = (entry.get("negated") or {}).get("chance")
-    k = _n_options(results, task, entry)
+    k = spec.n_options if spec is not None else None
     if orig is None and k:
         orig = 1.0 / k
     if neg is None and k:
@@ -149,52 +110,28 @@ def _chance(results: dict[str, Any], task: str, entry: dict[str, Any]) -> tuple[
     return orig, neg
 
 
-def _num(value: Any) -> Optional[float]:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return None if math.isnan(value) else value
-
-
-def _label(results: dict[str, Any], path: Path, is_base: bool) -> str:
-    run = results.get("run")
-    ckpt = results.get("checkpoint")
-    if is_base:
+def _label(results: Results, path: Path) -> str:
+    if results.is_base:
         return "base"
-    run_name = Path(run).name if run else None
-    if run_name and ckpt:
-        return f"{run_name}:{ckpt}"
-    return str(results.get("label") or run_name or ckpt or path.stem)
+    run_name = Path(results.run).name if results.run else None
+    if run_name and results.checkpoint:
+        return f"{run_name}:{results.checkpoint}"
+    return str(results.label or run_name or results.checkpoint or path.stem)
 
 
-def rows_from_results(results: dict[str, Any], path: Path) -> list[Row]:
-    is_base = results.get("checkpoint") == "base" or (
-        results.get("adapter") is None and results.get("checkpoint") is None and results.get("run") is None
-        and results.get("label") in (None, "base")
-    )
-    label = _label(results, path, is_base)
+def rows_from_results(results: Results, path: Path) -> list[Row]:
+    label = _label(results, path)
     rows = []
-    for task, entry in results["tasks"].items():
-        orig = entry.get("original") or {}
-        neg = entry.get("negated") or {}
-        values = {
-            "original": _num(orig.get("acc")),
-            "negated": _num(neg.get("acc")),
-            "mean": _num(entry.get("mean")),
-            "both_correct": _num(entry.get("both_correct")),
-            "flip_rate": _num(entry.get("flip_rate")),
-        }
-        if values["mean"] is None and values["original"] is not None and values["negated"] is not None:
-            values["mean"] = (values["original"] + values["negated"]) / 2
-        n = entry.get("n_pairs")
-        if not isinstance(n, int):
-            ns = [v.get("n") for v in (orig, neg) if isinstance(v.get("n"), int)]
-            n = max(ns) if ns else None
+    for task, entry in results.tasks.items():
+        o, n = entry.acc("original"), entry.acc("negated")
+        values = {"original": o, "negated": n, "mean": entry.pairs.mean,
+                  "both_correct": entry.pairs.both_correct, "flip_rate": entry.pairs.flip_rate}
+        values = {k: finite_or_none(v) for k, v in values.items()}
         rows.append(Row(
-            task=task, label=label, run=results.get("run"), checkpoint=results.get("checkpoint"),
-            loss=None if is_base else results.get("loss"), model=results.get("model"),
-            adapter=results.get("adapter"), values=values, n=n, chance=_chance(results, task, entry),
-            source=str(path), is_base=is_base, step=results.get("step") if isinstance(results.get("step"), int) else None,
+            task=task, label=label, run=results.run, checkpoint=results.checkpoint,
+            loss=None if results.is_base else results.loss, model=results.model, adapter=results.adapter,
+            values=values, n=entry.n, chance=_chance(task, entry), source=str(path), is_base=results.is_base,
+            step=results.step,
         ))
     return rows
 
@@ -203,7 +140,7 @@ def collect_rows(files: list[Path]) -> list[Row]:
     rows: list[Row] = []
     seen_base: dict[tuple, Row] = {}
     for f in files:
-        for row in rows_from_results(_load_results(f), f):
+        for row in rows_from_results(Results.read(f), f):
             if row.is_base:
                 key = (row.task, row.model, tuple(row.values.get(m) for m in METRICS), row.n)
                 if key in seen_base:
@@ -226,10 +163,6 @@ def collect_rows(files: list[Path]) -> list[Row]:
 # --------------------------------------------------------------------------- rendering
 
 
-def _fmt(value: Optional[float]) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
 def render_markdown(rows: list[Row], title: str, png_name: Optional[str]) -> str:
     out = [f"# {title}", ""]
     tasks = list(dict.fromkeys(r.task for r in rows))
@@ -246,8 +179,8 @@ def render_markdown(rows: list[Row], title: str, png_name: Optional[str]) -> str
         for r in trows:
             v = r.values
             out.append(
-                f"| {r.label} | {r.loss or '-'} | {_fmt(v['original'])} | {_fmt(v['negated'])} | {_fmt(v['mean'])} "
-                f"| {_fmt(v['both_correct'])} | {_fmt(v['flip_rate'])} | {r.n if r.n is not None else '-'} |"
+                f"| {r.label} | {r.loss or '-'} | {format_metric(v['original'])} | {format_metric(v['negated'])} | {format_metric(v['mean'])} "
+                f"| {format_metric(v['both_correct'])} | {format_metric(v['flip_rate'])} | {r.n if r.n is not None else '-'} |"
             )
         out.append("")
     out.append("original / negated: accuracy under the original / negated prompt; mean: their average; "
@@ -268,10 +201,10 @@ def render_csv(rows: list[Row]) -> str:
         v = r.values
         writer.writerow([
             r.task, r.label, r.run or "", r.checkpoint or "", r.loss or "", r.model or "", r.adapter or "",
-            *("" if v[m] is None else f"{v[m]:.6f}" for m in METRICS),
+            *(format_metric(v[m], for_csv=True) for m in METRICS),
             "" if r.n is None else r.n,
-            "" if r.chance[0] is None else f"{r.chance[0]:.6f}",
-            "" if r.chance[1] is None else f"{r.chance[1]:.6f}",
+            format_metric(r.chance[0], for_csv=True),
+            format_metric(r.chance[1], for_csv=True),
             r.source,
         ])
     return buf.getvalue()
@@ -359,7 +292,7 @@ def write_report(inputs: list[str], out_dir: str | Path, title: str = "negtune r
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = _Parser(prog="negtune report", description=__doc__.split("\n\n")[0])
+    p = ArgParser(prog="negtune report", description=__doc__.split("\n\n")[0])
     p.add_argument("inputs", nargs="+", metavar="RUN_DIR|results.json",
                    help="results JSONs, run directories (RUN_DIR/eval/*.json) or a directory of runs")
     p.add_argument("--out", default="report", metavar="DIR", help="output directory (default: ./report)")

@@ -18,7 +18,6 @@ recipe and seed give byte-identical files and raising the cap only adds items:
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from negtune.data.seeded import seeded_int
 from negtune.data.sources import SourceRows, load_hub, read_local
 from negtune.data.tasks import TaskSpec, check_names, get_task, get_variant
 from negtune.data.variants import Variant
-from negtune.errors import UserError
+from negtune.errors import ArgParser, UserError
 
 FORMAT = "negtune-instances/1"
 
@@ -269,7 +268,7 @@ def load_instances(path: str | Path) -> list[Instance]:
 def main(argv: list[str] | None = None) -> int:
     from negtune.config import load_recipe
 
-    parser = argparse.ArgumentParser(
+    parser = ArgParser(
         prog="negtune build-data",
         description="Build prompt instances (instances.jsonl + manifest.json) from a recipe's data section.",
     )

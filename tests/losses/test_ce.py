@@ -3,7 +3,7 @@ import math
 import torch
 
 from negtune.losses import LossContext, resolve_loss
-from losses_helpers import FixedLogits, train_steps
+from helpers import FixedLogits, train_steps
 
 
 def _batch():

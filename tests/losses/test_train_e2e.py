@@ -6,7 +6,7 @@ import yaml
 
 from negtune.cli import main as cli_main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ARC = REPO / "data" / "samples" / "arc_easy" / "train.jsonl"
 
 
@@ -28,11 +28,11 @@ def _recipe(tmp_path, model_dir, loss, **model):
 
 @pytest.mark.parametrize("loss, model", [
     ({"name": "kl_anchor", "beta": 0.5}, {"peft": "lora"}),  # paired + reference = adapter disabled
-    ({"name": "tests.user_loss_example:focal_ce", "gamma": 1.0}, {}),  # a user's loss by reference
+    ({"name": "tests.losses.user_loss_example:focal_ce", "gamma": 1.0}, {}),  # a user's loss by reference
 ])
 def test_train_with_loss(loss, model, tmp_path, tiny_opt_dir, monkeypatch):
     assert ARC.is_file(), "data/samples/arc_easy is part of the repository"
-    monkeypatch.chdir(REPO)  # "tests.user_loss_example" resolves from the CWD
+    monkeypatch.chdir(REPO)  # "tests.losses.user_loss_example" resolves from the CWD
     recipe = _recipe(tmp_path, tiny_opt_dir, loss, **model)
     assert cli_main(["train", str(recipe)]) == 0
     state = yaml.safe_load((tmp_path / "run" / "checkpoints" / "step-000002" / "trainer_state.json").read_text())

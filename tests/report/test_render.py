@@ -10,19 +10,19 @@ import pytest
 from negtune.cli import main as cli_main
 from negtune.errors import UserError
 from negtune.report import write_report
+from negtune.results import PairScores, Results, Summary, TaskResult, VariantScore
 
 
-def _results(orig, neg, *, checkpoint, run=None, loss=None, adapter=None, task="demo", n=10, extra=None):
-    t = {"original": {"acc": orig, "acc_tok_mean": orig, "n": n}, "negated": {"acc": neg, "acc_tok_mean": neg, "n": n},
-         "mean": (orig + neg) / 2, "both_correct": 0.1, "flip_rate": 0.2, "n_pairs": n,
-         "instruction_free_agreement": None}
-    t.update(extra or {})
-    return {"model": "/m/smol", "adapter": adapter, "checkpoint": checkpoint, "label": checkpoint or "x", "run": run,
-            "loss": loss, "recipe_hash": None, "tokenization": "joint", "versions": {},
-            "scoring": {"n_instances": 2 * n, "n_options": 8 * n},
-            "tasks": {task: t},
-            "summary": {"original_acc": orig, "negated_acc": neg, "mean": (orig + neg) / 2, "both_correct": 0.1,
-                        "flip_rate": 0.2, "n_tasks": 1}}
+def _results(orig, neg, *, checkpoint, run=None, loss=None, adapter=None, task="demo", n=10, chance=(0.25, 0.75)):
+    """A results file's JSON as the evaluator writes it (through the typed contract)."""
+    variants = {"original": VariantScore(orig, orig, n, chance[0]), "negated": VariantScore(neg, neg, n, chance[1])}
+    pairs = PairScores(mean=(orig + neg) / 2, both_correct=0.1, flip_rate=0.2)
+    res = Results(tasks={task: TaskResult(variants, n_pairs=n, pairs=pairs)},
+                  summary=Summary(original_acc=orig, negated_acc=neg, mean=(orig + neg) / 2, both_correct=0.1,
+                                  flip_rate=0.2, n_tasks=1),
+                  model="/m/smol", adapter=adapter, checkpoint=checkpoint, label=checkpoint or "x", run=run,
+                  loss=loss, tokenization="joint")
+    return res.to_json()
 
 
 def _run(tmp_path: Path, name: str, orig, neg, loss) -> Path:
@@ -44,7 +44,7 @@ def test_report_from_run_dirs(tmp_path):
     ce = rows[1]
     assert float(ce["original"]) == pytest.approx(0.4) and float(ce["negated"]) == pytest.approx(0.6)
     assert float(ce["mean"]) == pytest.approx(0.5) and ce["loss"] == "ce" and ce["n"] == "10"
-    assert float(ce["chance_original"]) == pytest.approx(0.25)  # k = 4 from the scoring record
+    assert float(ce["chance_original"]) == pytest.approx(0.25)  # as the results record it
     assert float(ce["chance_negated"]) == pytest.approx(0.75)
     assert rows[0]["loss"] == ""
     md = (tmp_path / "rep" / "report.md").read_text()
@@ -63,9 +63,9 @@ def test_report_dir_of_runs_and_cli(tmp_path, capsys):
 
 def test_report_chance_from_results_and_registry(tmp_path):
     a = tmp_path / "a.json"
-    a.write_text(json.dumps(_results(0.6, 0.4, checkpoint=None, task="myset", extra={"n_options": 3})))
+    a.write_text(json.dumps(_results(0.6, 0.4, checkpoint=None, task="myset", chance=(1 / 3, 2 / 3))))
     b = tmp_path / "b.json"
-    b.write_text(json.dumps(_results(0.6, 0.4, checkpoint=None, task="piqa")))  # registry: 2 options
+    b.write_text(json.dumps(_results(0.6, 0.4, checkpoint=None, task="piqa", chance=(None, None))))  # registry: 2
     res = write_report([str(a), str(b)], tmp_path / "rep")
     chance = {r.task: r.chance for r in res["rows"]}
     assert chance["myset"] == pytest.approx((1 / 3, 2 / 3))

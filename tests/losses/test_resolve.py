@@ -38,9 +38,9 @@ def test_resolving_builtins_does_not_import_torch():
     ({"name": "nope"}, "recipes/x.yaml: loss.name: unknown loss 'nope' (known: ce, kl_anchor, mixed"),
     ({"name": "no_such_module_xyz:fn"}, "loss.name: cannot import module 'no_such_module_xyz'"),
     ({"name": "tests.no_such_file:fn"}, "loss.name: cannot import module 'tests.no_such_file'"),
-    ({"name": "tests.user_loss_example:missing"}, "has no attribute 'missing'"),
-    ({"name": "tests.user_loss_example:bad_signature"}, "a loss must be fn(model, batch, ctx, **args)"),
-    ({"name": "tests.user_loss_example:NOT_CALLABLE"}, "is not callable"),
+    ({"name": "tests.losses.user_loss_example:missing"}, "has no attribute 'missing'"),
+    ({"name": "tests.losses.user_loss_example:bad_signature"}, "a loss must be fn(model, batch, ctx, **args)"),
+    ({"name": "tests.losses.user_loss_example:NOT_CALLABLE"}, "is not callable"),
     ({"name": "tests/none.py:f"}, "file tests/none.py not found"),
     ({"name": ":f"}, "expected 'module.path:function'"),
     ({"name": "unlikelihood", "alfa": 1}, "recipes/x.yaml: loss.alfa: unknown argument of loss 'unlikelihood' (known: alpha)"),
@@ -49,9 +49,9 @@ def test_resolving_builtins_does_not_import_torch():
     ({"name": "rank_margin", "mode": "hinge"}, "loss.mode: expected one of 'softmax', 'margin', got 'hinge'"),
     ({"name": "rank_margin", "margin": 0}, "loss.margin: must be > 0"),
     ({"name": "rank_margin", "length_norm": "yes"}, "loss.length_norm: expected true or false"),
-    ({"name": "tests.user_loss_example:needs_k"}, "recipes/x.yaml: loss.k: required argument of loss"),
-    ({"name": "tests.user_loss_example:needs_k", "k": 1.5}, "loss.k: expected an integer, got 1.5"),
-    ({"name": "tests.user_loss_example:focal_ce", "gamma": -2}, "loss.gamma: must be >= 0"),
+    ({"name": "tests.losses.user_loss_example:needs_k"}, "recipes/x.yaml: loss.k: required argument of loss"),
+    ({"name": "tests.losses.user_loss_example:needs_k", "k": 1.5}, "loss.k: expected an integer, got 1.5"),
+    ({"name": "tests.losses.user_loss_example:focal_ce", "gamma": -2}, "loss.gamma: must be >= 0"),
     ({}, "recipes/x.yaml: loss.name: required"),
 ])
 def test_bad_loss_sections(cfg, message):
@@ -82,33 +82,33 @@ def test_user_loss_from_cwd_subprocess_style(tmp_path, monkeypatch):
 
 
 def test_user_loss_by_module_and_by_file_path():
-    a = resolve_loss({"name": "tests.user_loss_example:focal_ce", "gamma": 1}, SRC)
-    b = resolve_loss({"name": "tests/user_loss_example.py:focal_ce"}, SRC)
+    a = resolve_loss({"name": "tests.losses.user_loss_example:focal_ce", "gamma": 1}, SRC)
+    b = resolve_loss({"name": "tests/losses/user_loss_example.py:focal_ce"}, SRC)
     assert a.args == {"gamma": 1.0} and b.args == {}
-    assert resolve_loss({"name": "tests.user_loss_example:paired_user_loss"}).needs == {"paired"}
+    assert resolve_loss({"name": "tests.losses.user_loss_example:paired_user_loss"}).needs == {"paired"}
 
 
 def test_focal_with_gamma_zero_equals_ce():
     import torch
 
-    from losses_helpers import FixedLogits
+    from helpers import FixedLogits
 
     model = FixedLogits([[0.0, 1.0, 2.0], [0.5, 0.0, -1.0], [0.0, 0.0, 0.0]])
     batch = {"input_ids": torch.tensor([[0, 1, 2, 0]]), "attention_mask": torch.tensor([[1, 1, 1, 0]]),
              "labels": torch.tensor([[-100, 1, 2, -100]]), "n_target_tokens": torch.tensor(2)}
     ce = resolve_loss({"name": "ce"})(model, batch, LossContext())
-    focal0 = resolve_loss({"name": "tests.user_loss_example:focal_ce", "gamma": 0})(model, batch, LossContext())
-    focal2 = resolve_loss({"name": "tests.user_loss_example:focal_ce"})(model, batch, LossContext())
+    focal0 = resolve_loss({"name": "tests.losses.user_loss_example:focal_ce", "gamma": 0})(model, batch, LossContext())
+    focal2 = resolve_loss({"name": "tests.losses.user_loss_example:focal_ce"})(model, batch, LossContext())
     assert math.isclose(ce.loss.item(), focal0.loss.item(), rel_tol=1e-6)
     assert focal2.loss.item() < ce.loss.item()
     with pytest.raises(UserError, match="returned dict; expected negtune.losses.LossOutput"):
-        resolve_loss({"name": "tests.user_loss_example:returns_wrong_type"})(model, batch, LossContext())
+        resolve_loss({"name": "tests.losses.user_loss_example:returns_wrong_type"})(model, batch, LossContext())
 
 
 def test_user_loss_trains_tiny_opt(tiny_opt_dir):
-    from losses_helpers import train_steps
+    from helpers import train_steps
 
-    spec = resolve_loss({"name": "tests.user_loss_example:focal_ce", "gamma": 1.0})
+    spec = resolve_loss({"name": "tests.losses.user_loss_example:focal_ce", "gamma": 1.0})
     losses = train_steps(spec, tiny_opt_dir, spec.needs)
     assert losses[-1] < 0.7 * losses[0]
 

@@ -10,22 +10,16 @@ Every input is checked (files, columns, pairing) before the model is loaded.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from negtune.errors import UserError
+from negtune.errors import ArgParser, UserError
+from negtune.results import Results, format_metric
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2 via the cli wrapper
-        raise UserError(f"eval: {message}")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="negtune eval", description=__doc__.split("\n\n")[0])
+def build_parser() -> ArgParser:
+    p = ArgParser(prog="negtune eval", description=__doc__.split("\n\n")[0])
     p.add_argument("args", nargs="*", metavar="RUN_DIR | key=value",
                    help="a training run directory, or recipe overrides after --recipe")
     p.add_argument("--model", help="hub id, local directory or named offline source (smollm2-135m-instruct)")
@@ -53,19 +47,16 @@ def _positive(value: Any, flag: str) -> None:
         raise UserError(f"eval: {flag}: must be >= 1, got {value}")
 
 
-def _print_summary(results: dict[str, Any]) -> None:
-    def f(v: Any) -> str:
-        return "-" if v is None else f"{v:.3f}"
-
+def _print_summary(results: Results) -> None:
+    f = format_metric
     print(f"{'task':<28} {'n':>5} {'orig':>6} {'neg':>6} {'mean':>6} {'both':>6} {'flip':>6}")
-    for task, t in results["tasks"].items():
-        n = max((v.get("n", 0) for v in t.values() if isinstance(v, dict) and "n" in v), default=0)
-        print(f"{task:<28} {n:>5} {f((t.get('original') or {}).get('acc')):>6} "
-              f"{f((t.get('negated') or {}).get('acc')):>6} {f(t.get('mean')):>6} "
-              f"{f(t.get('both_correct')):>6} {f(t.get('flip_rate')):>6}")
-    s = results["summary"]
-    print(f"{'macro':<28} {'':>5} {f(s['original_acc']):>6} {f(s['negated_acc']):>6} {f(s['mean']):>6} "
-          f"{f(s['both_correct']):>6} {f(s['flip_rate']):>6}")
+    for task, t in results.tasks.items():
+        n = max((v.n for v in t.variants.values()), default=0)
+        print(f"{task:<28} {n:>5} {f(t.acc('original')):>6} {f(t.acc('negated')):>6} {f(t.pairs.mean):>6} "
+              f"{f(t.pairs.both_correct):>6} {f(t.pairs.flip_rate):>6}")
+    s = results.summary
+    print(f"{'macro':<28} {'':>5} {f(s.original_acc):>6} {f(s.negated_acc):>6} {f(s.mean):>6} "
+          f"{f(s.both_correct):>6} {f(s.flip_rate):>6}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     if opts.model is None and opts.recipe is None and not opts.csv:
         if len(opts.args) != 1:
             raise UserError("eval: no inputs: give RUN_DIR, or --model with --recipe or --csv")
-        from negtune.jobs import evaluate_run
+        from negtune.evaluation.jobs import evaluate_run
 
         res = evaluate_run(opts.args[0], batch_size=opts.batch_size, dtype=opts.dtype, limit=opts.limit,
                            progress=progress, force=opts.force)
@@ -93,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         print(Path(res["summary_md"]).read_text(), end="")
         return 0
 
-    from negtune.jobs import build_eval_sets, evaluate_model, load_csv_set, parse_csv_args, recipe_info
+    from negtune.evaluation.jobs import evaluate_model, recipe_info
+    from negtune.evaluation.sets import build_eval_sets, load_csv_set, parse_csv_args
 
     if opts.recipe is None and opts.args:
         raise UserError(f"eval: unexpected argument {opts.args[0]!r} (key=value overrides need --recipe)")

@@ -155,7 +155,7 @@ def run_dir(tiny_opt_dir, csvs, tmp_path):
     import yaml
     from peft import LoraConfig, get_peft_model
 
-    from conftest import build_tiny_opt
+    from helpers import build_tiny_opt, write_trainer_state
     from negtune.models import load_causal_lm
 
     o, n = csvs
@@ -166,20 +166,18 @@ def run_dir(tiny_opt_dir, csvs, tmp_path):
     (run / "recipe.resolved.yaml").write_text(yaml.safe_dump(recipe))
     full = run / "checkpoints" / "step-000010"
     build_tiny_opt(full / "model", seed=3)
-    (full / "trainer_state.json").write_text(json.dumps(
-        {"step": 10, "epoch": 1, "kind": "full", "base_model": str(tiny_opt_dir)}))
+    write_trainer_state(full, step=10, kind="full", base_model=str(tiny_opt_dir))
     ad = run / "checkpoints" / "step-000020"
     pm = get_peft_model(load_causal_lm(str(tiny_opt_dir)),
                         LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
     pm.save_pretrained(ad / "model")
-    (ad / "trainer_state.json").write_text(json.dumps(
-        {"step": 20, "epoch": 2, "kind": "adapter", "base_model": str(tiny_opt_dir)}))
+    write_trainer_state(ad, step=20, kind="adapter", base_model=str(tiny_opt_dir))
     (run / "checkpoints" / "step-000030").mkdir()  # incomplete: no trainer_state.json -> ignored
     return run
 
 
 def test_run_dir_resume(run_dir, monkeypatch, capsys):
-    import negtune.jobs as jobs
+    import negtune.evaluation.jobs as jobs
 
     calls = []
     real = jobs.evaluate_model
@@ -216,7 +214,7 @@ def test_run_dir_resume(run_dir, monkeypatch, capsys):
 
 def test_adapter_eval_matches_run_job(run_dir, tmp_path):
     """--adapter on the CLI (PEFT unmerged) gives the run job's numbers for that checkpoint."""
-    import negtune.jobs as jobs
+    import negtune.evaluation.jobs as jobs
 
     jobs.evaluate_run(run_dir, progress=False)
     out = tmp_path / "a.json"

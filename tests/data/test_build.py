@@ -23,7 +23,7 @@ from negtune.data.build import (
 from negtune.data.options import normalize_answer
 from negtune.data.tasks import TASKS
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "data" / "samples"
 TASK9 = ["piqa", "arc_easy", "copa", "hellaswag", "story_cloze", "lambada", "web_questions", "nq_open", "trivia_qa"]
 

@@ -5,7 +5,7 @@ from negtune.data.collate import IGNORE_INDEX, Collator, TrainExamples
 from negtune.data.instances import Instance
 from negtune.errors import UserError
 from negtune.tokenization import encode_pair
-from losses_helpers import toy_instances
+from helpers import toy_instances
 
 
 def test_rows_labels_and_padding(tiny_tokenizer):

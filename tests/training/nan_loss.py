@@ -1,6 +1,6 @@
 """Test helper (no tests here): a user loss that turns NaN from a given step on.
 
-Used by tests/test_train_run.py as ``loss.name: <this file>:nan_after`` to check that a
+Used by tests/training/test_run.py as ``loss.name: <this file>:nan_after`` to check that a
 non-finite loss stops training with exit code 3 and keeps only the good checkpoints.
 """
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from negtune.data.instances import Instance
-from negtune.metrics import compute_metrics
-from negtune.scoring import OptionScore, predictions, score_instances
+from helpers import metrics_json
+from negtune.evaluation.scoring import OptionScore, predictions, score_instances
 from negtune.tokenization import encode_pair
 
 WORDS = "the quick brown fox jumps over lazy dog cat red green blue Paris apple 10 twenty".split()
@@ -137,5 +137,5 @@ def test_multi_answer_accuracy():
     insts = [Instance("arc", "1", "negated", "q", (" a", " b", " c", " d"), 0, (0, 1, 3)),
              Instance("arc", "2", "negated", "q", (" a", " b", " c", " d"), 0, (0, 1, 3))]
     s = lambda *v: [OptionScore(x, 1) for x in v]  # noqa: E731
-    res = compute_metrics(insts, [s(-5, -1, -3, -4), s(-5, -4, -1, -3)])
+    res = metrics_json(insts, [s(-5, -1, -3, -4), s(-5, -4, -1, -3)])
     assert res["tasks"]["arc"]["negated"]["acc"] == 0.5

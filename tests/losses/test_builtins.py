@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from negtune.losses import LossContext, resolve_loss
-from losses_helpers import FixedLogits, train_steps
+from helpers import FixedLogits, train_steps
 
 LN = math.log
 # logits looked up by the current token (vocab 4):

@@ -8,9 +8,10 @@ import yaml
 
 from negtune.cli import main as cli_main
 from negtune.config import recipe_from_dict
-from negtune.jobs import build_eval_sets, evaluate_recipe_eval
+from negtune.evaluation.jobs import evaluate_recipe_eval
+from negtune.evaluation.sets import build_eval_sets
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _recipe(tiny_opt_dir):
@@ -44,7 +45,7 @@ def test_recipe_eval_cli_and_trainer_hook(tiny_opt_dir, tmp_path):
     model, tok = load_for_eval(str(tiny_opt_dir))
     model.train()
     sets = build_eval_sets(recipe)
-    hook = evaluate_recipe_eval(model, tok, recipe, tmp_path / "eval", name="epoch-1", instances=sets)
+    hook = evaluate_recipe_eval(model, tok, recipe, tmp_path / "eval", name="epoch-1", instances=sets).to_json()
     assert model.training
     assert (tmp_path / "eval" / "epoch-1.json").is_file()
     assert hook["tasks"]["arc_easy"]["original"] == arc["original"]

@@ -18,14 +18,17 @@ Definitions (per task; a "pair" is an item present under both variants, matched 
   the original-prompt prediction (null when instruction_free was not evaluated).
 * ``tok_mean``: the pair metrics recomputed from per-token-mean predictions.
 * ``summary``: unweighted (macro) means over tasks of the per-task numbers.
+
+The numbers are returned as ``negtune.results`` types, the results file's own schema.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from negtune.data.instances import Instance
 from negtune.errors import UserError
-from negtune.scoring import OptionScore, predictions
+from negtune.evaluation.scoring import OptionScore, predictions
+from negtune.results import PairScores, Summary, TaskResult, VariantScore
 
 PAIR_A, PAIR_B, FREE = "original", "negated", "instruction_free"
 
@@ -35,33 +38,27 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def _pair_metrics(preds: dict[str, dict[str, int]], texts: dict[str, dict[str, str]],
-                  correct: dict[str, dict[str, bool]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+                  correct: dict[str, dict[str, bool]]) -> tuple[int, PairScores]:
+    out = PairScores()
+    n_pairs = 0
     if PAIR_A in preds and PAIR_B in preds:
         keys = [k for k in preds[PAIR_A] if k in preds[PAIR_B]]
-        out["n_pairs"] = len(keys)
-        out["both_correct"] = _mean([float(correct[PAIR_A][k] and correct[PAIR_B][k]) for k in keys])
-        out["flip_rate"] = _mean([float(texts[PAIR_A][k] != texts[PAIR_B][k]) for k in keys])
-    else:
-        out["n_pairs"] = 0
-        out["both_correct"] = None
-        out["flip_rate"] = None
+        n_pairs = len(keys)
+        out.both_correct = _mean([float(correct[PAIR_A][k] and correct[PAIR_B][k]) for k in keys])
+        out.flip_rate = _mean([float(texts[PAIR_A][k] != texts[PAIR_B][k]) for k in keys])
     if PAIR_A in preds and FREE in preds:
         keys = [k for k in preds[PAIR_A] if k in preds[FREE]]
-        out["instruction_free_agreement"] = _mean([float(texts[PAIR_A][k] == texts[FREE][k]) for k in keys])
-    else:
-        out["instruction_free_agreement"] = None
-    return out
+        out.instruction_free_agreement = _mean([float(texts[PAIR_A][k] == texts[FREE][k]) for k in keys])
+    return n_pairs, out
 
 
-def compute_metrics(instances: Sequence[Instance], scores: Sequence[Sequence[OptionScore]]) -> dict[str, Any]:
-    """Per-task and macro metrics (see the module docstring) as the results-JSON fragment
-    ``{"tasks": {...}, "summary": {...}}``."""
+def compute_metrics(instances: Sequence[Instance],
+                    scores: Sequence[Sequence[OptionScore]]) -> tuple[dict[str, TaskResult], Summary]:
+    """Per-task results and their macro summary (see the module docstring)."""
     if len(instances) != len(scores):
         raise ValueError(f"{len(instances)} instances but {len(scores)} score lists")
     by_sum = predictions(scores)
     by_mean = predictions(scores, per_token_mean=True)
-    tasks: dict[str, dict[str, Any]] = {}
     # task -> rule -> variant -> source_id -> value
     table: dict[str, dict[str, dict[str, dict[str, dict[str, Any]]]]] = {}
     for inst, opts, ps, pm in zip(instances, scores, by_sum, by_mean):
@@ -77,57 +74,49 @@ def compute_metrics(instances: Sequence[Instance], scores: Sequence[Sequence[Opt
             slot["correct"][inst.source_id] = pred in inst.gold
             slot["chance"][inst.source_id] = len(set(inst.gold)) / len(inst.options)
 
+    tasks: dict[str, TaskResult] = {}
     for task, per in table.items():
-        entry: dict[str, Any] = {}
+        variants: dict[str, VariantScore] = {}
         for variant, slot in per["sum"].items():
             tok = per["mean"][variant]
             n = len(slot["pred"])
-            entry[variant] = {
-                "acc": sum(slot["correct"].values()) / n,
-                "acc_tok_mean": sum(tok["correct"].values()) / n,
-                "chance": sum(slot["chance"].values()) / n,
-                "n": n,
-            }
-        for rule, prefix in (("sum", ""), ("mean", "tok_mean")):
-            variants = per[rule]
-            pm = _pair_metrics({v: s["pred"] for v, s in variants.items()},
-                               {v: s["text"] for v, s in variants.items()},
-                               {v: s["correct"] for v, s in variants.items()})
-            key = "acc" if rule == "sum" else "acc_tok_mean"
-            both = PAIR_A in entry and PAIR_B in entry
-            pm["mean"] = (entry[PAIR_A][key] + entry[PAIR_B][key]) / 2 if both else None
-            if prefix:
-                pm.pop("n_pairs")
-                entry[prefix] = pm
+            variants[variant] = VariantScore(acc=sum(slot["correct"].values()) / n,
+                                             acc_tok_mean=sum(tok["correct"].values()) / n,
+                                             chance=sum(slot["chance"].values()) / n, n=n)
+        result = TaskResult(variants=variants)
+        both = PAIR_A in variants and PAIR_B in variants
+        for rule in ("sum", "mean"):
+            v = per[rule]
+            n_pairs, pm = _pair_metrics({k: s["pred"] for k, s in v.items()}, {k: s["text"] for k, s in v.items()},
+                                        {k: s["correct"] for k, s in v.items()})
+            if rule == "sum":
+                pm.mean = (variants[PAIR_A].acc + variants[PAIR_B].acc) / 2 if both else None
+                result.n_pairs, result.pairs = n_pairs, pm
             else:
-                entry.update(pm)
-        tasks[task] = entry
-    return {"tasks": tasks, "summary": summarize(tasks)}
+                pm.mean = (variants[PAIR_A].acc_tok_mean + variants[PAIR_B].acc_tok_mean) / 2 if both else None
+                result.tok_mean = pm
+        tasks[task] = result
+    return tasks, summarize(tasks)
 
 
-def summarize(tasks: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def summarize(tasks: dict[str, TaskResult]) -> Summary:
     """Macro averages over tasks (each task counts once, whatever its size)."""
 
-    def macro(get: Any) -> float | None:
-        vals = []
-        for t in tasks.values():
-            try:
-                v = get(t)
-            except (KeyError, TypeError):
-                continue
-            if v is not None:
-                vals.append(v)
-        return _mean(vals)
+    def macro(get: Callable[[TaskResult], Optional[float]]) -> float | None:
+        return _mean([v for v in (get(t) for t in tasks.values()) if v is not None])
 
-    return {
-        "original_acc": macro(lambda t: t[PAIR_A]["acc"]),
-        "negated_acc": macro(lambda t: t[PAIR_B]["acc"]),
-        "mean": macro(lambda t: t["mean"]),
-        "both_correct": macro(lambda t: t["both_correct"]),
-        "flip_rate": macro(lambda t: t["flip_rate"]),
-        "instruction_free_agreement": macro(lambda t: t["instruction_free_agreement"]),
-        "original_acc_tok_mean": macro(lambda t: t[PAIR_A]["acc_tok_mean"]),
-        "negated_acc_tok_mean": macro(lambda t: t[PAIR_B]["acc_tok_mean"]),
-        "mean_tok_mean": macro(lambda t: t["tok_mean"]["mean"]),
-        "n_tasks": len(tasks),
-    }
+    def tok(variant: str) -> Callable[[TaskResult], Optional[float]]:
+        return lambda t: t.variants[variant].acc_tok_mean if variant in t.variants else None
+
+    return Summary(
+        original_acc=macro(lambda t: t.acc(PAIR_A)),
+        negated_acc=macro(lambda t: t.acc(PAIR_B)),
+        mean=macro(lambda t: t.pairs.mean),
+        both_correct=macro(lambda t: t.pairs.both_correct),
+        flip_rate=macro(lambda t: t.pairs.flip_rate),
+        instruction_free_agreement=macro(lambda t: t.pairs.instruction_free_agreement),
+        original_acc_tok_mean=macro(tok(PAIR_A)),
+        negated_acc_tok_mean=macro(tok(PAIR_B)),
+        mean_tok_mean=macro(lambda t: t.tok_mean.mean),
+        n_tasks=len(tasks),
+    )

@@ -2,7 +2,7 @@
 
 Layout of ``RUN_DIR/checkpoints/step-000123/``::
 
-    trainer_state.json   {"step", "epoch", "kind": "full"|"adapter", "base_model", "data_position", ...}
+    trainer_state.json   negtune.training.state.TrainerState: step, epoch, kind ("full"|"adapter"), ...
     model/               save_pretrained output: full weights or the PEFT adapter (+ tokenizer)
     optimizer.pt         optimizer state dict
     scheduler.pt         LR scheduler state dict
@@ -15,7 +15,6 @@ run killed mid-save leaves only a dot-prefixed temp directory that nothing trust
 """
 from __future__ import annotations
 
-import json
 import random
 import re
 import shutil
@@ -23,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from negtune.errors import UserError
-from negtune.io import atomic_dir, write_json
+from negtune.io import atomic_dir
+from negtune.training.state import STATE_FILE, TrainerState
 
-STATE_FILE = "trainer_state.json"
 _NAME = re.compile(r"^step-(\d+)$")
 
 
@@ -62,10 +61,6 @@ def resolve_resume(run_dir: str | Path, resume: str | None) -> Path | None:
     return p
 
 
-def read_state(path: str | Path) -> dict[str, Any]:
-    return json.loads((Path(path) / STATE_FILE).read_text(encoding="utf-8"))
-
-
 def rng_state() -> dict[str, Any]:
     import numpy as np
     import torch
@@ -84,7 +79,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def save_checkpoint(path: str | Path, *, model: Any, state_dict: dict[str, Any] | None, tokenizer: Any,
                     optimizer_state: dict[str, Any], scheduler_state: dict[str, Any],
-                    rng_states: list[dict[str, Any]], trainer_state: dict[str, Any]) -> Path:
+                    rng_states: list[dict[str, Any]], trainer_state: TrainerState) -> Path:
     """Write one checkpoint atomically (call on the main process only)."""
     import torch
 
@@ -95,7 +90,7 @@ def save_checkpoint(path: str | Path, *, model: Any, state_dict: dict[str, Any] 
         torch.save(optimizer_state, tmp / "optimizer.pt")
         torch.save(scheduler_state, tmp / "scheduler.pt")
         torch.save(rng_states, tmp / "rng_state.pt")
-        write_json(tmp / STATE_FILE, trainer_state)  # last: marks the content complete
+        trainer_state.write(tmp)  # last: marks the content complete
     return Path(path)
 
 
@@ -107,7 +102,7 @@ def load_training_state(path: str | Path) -> dict[str, Any]:
         "optimizer": torch.load(p / "optimizer.pt", map_location="cpu", weights_only=False),
         "scheduler": torch.load(p / "scheduler.pt", map_location="cpu", weights_only=False),
         "rng": torch.load(p / "rng_state.pt", map_location="cpu", weights_only=False),
-        "trainer_state": read_state(p),
+        "trainer_state": TrainerState.read(p),
     }
 
 

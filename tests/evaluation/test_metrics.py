@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 
 from negtune.data.instances import Instance
-from negtune.jobs import csv_set_name
-from negtune.metrics import compute_metrics
-from negtune.scoring import OptionScore
+from negtune.evaluation.sets import csv_set_name
+from helpers import metrics_json
+from negtune.evaluation.scoring import OptionScore
 
 
 def S(*pairs):
@@ -37,7 +37,7 @@ def test_paired_metrics_known_answers():
         S((-2, 1), (-1, 1)),   # 3 neg -> B (correct) -> flip
         S((-2, 1), (-1, 1)),   # 3 free -> " A" == orig -> agree
     ]
-    res = compute_metrics(insts, scores)
+    res = metrics_json(insts, scores)
     t = res["tasks"]["qa"]
     assert t["original"] == {"acc": pytest.approx(2 / 3), "acc_tok_mean": pytest.approx(2 / 3), "chance": 0.5, "n": 3}
     assert t["negated"]["acc"] == pytest.approx(2 / 3)
@@ -56,7 +56,7 @@ def test_tok_mean_differs_from_sum_and_macro():
              Instance("b", "1", "original", "p", (" x", " y"), 0, (0,))]
     # sum prefers x (-4 > -5) but per-token mean prefers y (-5/5 > -4/2)
     scores = [S((-4, 2), (-5, 5)), S((-4, 2), (-5, 5)), S((-1, 1), (-2, 1))]
-    res = compute_metrics(insts, scores)
+    res = metrics_json(insts, scores)
     a = res["tasks"]["a"]
     assert a["original"]["acc"] == 1 and a["original"]["acc_tok_mean"] == 0
     assert a["negated"]["acc"] == 0 and a["negated"]["acc_tok_mean"] == 1
@@ -85,6 +85,6 @@ def test_chance_counts_every_gold_option():
              Instance("arc", "1", "negated", "n", opts, 0, (0, 1, 3)),
              Instance("arc", "2", "negated", "n", opts[:2], 0, (0,))]
     scores = [S((-1, 1), (-1, 1), (-1, 1), (-1, 1))] * 2 + [S((-1, 1), (-1, 1))]
-    t = compute_metrics(insts, scores)["tasks"]["arc"]
+    t = metrics_json(insts, scores)["tasks"]["arc"]
     assert t["original"]["chance"] == 0.25
     assert t["negated"]["chance"] == pytest.approx((0.75 + 0.5) / 2)

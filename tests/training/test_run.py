@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "negtune" / "train.py"
+KILL_AFTER = REPO / "tests" / "training" / "kill_after_step.py"  # runs `negtune train`, SIGKILLs after step N
 PY = sys.executable
 BIN = Path(sys.executable).parent
 WORDS = "the cat dog red blue green fox jumps over lazy quick brown water flowed man turned faucet".split()
@@ -29,14 +30,13 @@ WORDS = "the cat dog red blue green fox jumps over lazy quick brown water flowed
 def env(**extra: str) -> dict:
     e = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="1",
              TOKENIZERS_PARALLELISM="false")
-    e.pop("NEGTUNE_TEST_SIGKILL_AFTER_STEP", None)
     e.update(extra)
     return e
 
 
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory):
-    from conftest import build_tiny_opt
+    from helpers import build_tiny_opt
 
     root = tmp_path_factory.mktemp("train")
     model = build_tiny_opt(root / "model", seed=0)
@@ -143,7 +143,7 @@ def test_two_processes_match_one_process(reference):
 def test_sigkill_and_resume_is_exact(reference):
     root, recipe, _, ref_dir = reference
     out = root / "run-killed"
-    p = run([PY, str(SCRIPT), str(recipe), "--out", str(out)], NEGTUNE_TEST_SIGKILL_AFTER_STEP="11")
+    p = run([PY, str(KILL_AFTER), "11", str(recipe), "--out", str(out)])
     assert p.returncode == -signal.SIGKILL
     names = sorted(x.name for x in (out / "checkpoints").iterdir() if not x.name.startswith("."))
     assert names[-1] == "step-000009"  # steps 10 and 11 were lost and must be redone
@@ -168,7 +168,7 @@ def test_lora_sigkill_and_resume_is_exact(assets):
     assert p.returncode == 0, p.stderr[-3000:]
     killed = write_recipe(root, "lora-killed", model=lora, train={"lr": 1e-2})
     out = root / "run-lora-killed"
-    p = run([PY, str(SCRIPT), str(killed)], NEGTUNE_TEST_SIGKILL_AFTER_STEP="11")
+    p = run([PY, str(KILL_AFTER), "11", str(killed)])
     assert p.returncode == -signal.SIGKILL
     p = run([PY, str(SCRIPT), str(killed), "--resume"])
     assert p.returncode == 0 and "step-000009" in p.stdout, p.stderr[-3000:]
@@ -202,7 +202,7 @@ def test_lora_via_negtune_train_and_qlora(assets):
 
 def test_nan_loss_stops_with_exit_3_and_keeps_good_checkpoints(assets):
     root, _ = assets
-    helper = REPO / "tests" / "test_train_nan_helper.py"
+    helper = REPO / "tests" / "training" / "nan_loss.py"
     recipe = write_recipe(root, "nan", loss={"name": f"{helper}:nan_after", "step": 5},
                           train={"save_every_steps": 2})
     p = run([PY, str(SCRIPT), str(recipe)])

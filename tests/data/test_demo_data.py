@@ -6,7 +6,7 @@ from pathlib import Path
 
 from negtune.data import demo_gen
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_regeneration_is_byte_identical(tmp_path):

@@ -21,7 +21,7 @@ from negtune.data.tasks import get_task, get_variant
 
 
 def _paper_dir() -> Path:
-    for cand in (Path(__file__).parents[1].parent / "shared" / "paper_eval", Path("/work/shared/paper_eval")):
+    for cand in (Path(__file__).parents[2].parent / "shared" / "paper_eval", Path("/work/shared/paper_eval")):
         if cand.is_dir():
             return cand
     pytest.skip("paper_eval CSVs not available")

@@ -16,7 +16,7 @@ from negtune.data.paper_csv import read_paper_csv, write_paper_csv
 from negtune.config import DataConfig
 from negtune.errors import UserError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "data" / "samples"
 
 
@@ -192,7 +192,7 @@ def test_paper_csv_round_trip(tmp_path):
 def test_paper_files_rewrite_byte_identical():
     from negtune.data.paper_csv import paper_csv_text
 
-    base = Path(__file__).parents[1].parent / "shared" / "paper_eval"
+    base = Path(__file__).parents[2].parent / "shared" / "paper_eval"
     if not base.is_dir():
         base = Path("/work/shared/paper_eval")
     if not base.is_dir():

@@ -16,7 +16,7 @@ import negtune.models
 from negtune.cli import main as cli_main
 from negtune.data.sampler import BatchPlan, GlobalBatchSampler, derive_grad_accum, padding_waste
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 RECIPES = sorted((REPO / "recipes").glob("opt*.yaml"))
 LAUNCH = REPO / "launch"
 

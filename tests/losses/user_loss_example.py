@@ -1,9 +1,9 @@
-"""A researcher's own loss, kept outside negtune: referenced as ``tests.user_loss_example:focal_ce``.
+"""A researcher's own loss, kept outside negtune: referenced as ``tests.losses.user_loss_example:focal_ce``.
 
 Recipe::
 
     loss:
-      name: tests.user_loss_example:focal_ce   # or tests/user_loss_example.py:focal_ce
+      name: tests.losses.user_loss_example:focal_ce   # or tests/losses/user_loss_example.py:focal_ce
       gamma: 2.0
 
 Focal cross-entropy (Lin et al. 2017) on the target answer's tokens:

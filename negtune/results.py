@@ -1,0 +1,293 @@
+"""The results file as typed data: the one writer and the one reader.
+
+Why one module: ``negtune eval`` writes a results JSON (``--out``, or
+``RUN_DIR/eval/<checkpoint>.json``), and the run summaries, the report, the demo, the trainer's
+epoch-end log line and ``negtune compare`` all read it. Parsing it by hand in each of them
+lets the readers drift from the writer; here the file is a tree of dataclasses with one
+``to_json`` and one ``from_json`` (a malformed file is a one-line ``UserError`` naming the
+path and key), the way lm-evaluation-harness keeps its result objects in one place.
+
+Layout of the JSON (keys sorted when written)::
+
+    {"format": "negtune-results/1",
+     "model", "adapter", "checkpoint", "label", "run", "loss", "recipe_hash", "step", "epoch",
+     "inputs": [...], "tokenization", "versions": {...},
+     "scoring": {"method", "batch_size", "dtype", "seconds", "n_instances", "n_options"},
+     "tasks": {TASK: {VARIANT: {"acc", "acc_tok_mean", "chance", "n"}, ...,
+                      "n_pairs", "mean", "both_correct", "flip_rate", "instruction_free_agreement",
+                      "tok_mean": {"mean", "both_correct", "flip_rate", "instruction_free_agreement"}}},
+     "summary": {"original_acc", "negated_acc", "mean", "both_correct", "flip_rate",
+                 "instruction_free_agreement", "original_acc_tok_mean", "negated_acc_tok_mean",
+                 "mean_tok_mean", "n_tasks"}}
+
+The metrics are defined in ``negtune.evaluation.metrics``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from negtune.errors import UserError
+
+FORMAT = "negtune-results/1"
+PAIR_KEYS = ("mean", "both_correct", "flip_rate", "instruction_free_agreement")
+
+
+class _Bad(Exception):
+    """A malformed value at a key path (turned into one UserError naming the file)."""
+
+
+def _num(value: Any, where: str, optional: bool = True) -> Optional[float]:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _Bad(f"{where}: expected a number, got {value!r}")
+    return float(value)
+
+
+def _int(value: Any, where: str, optional: bool = True) -> Optional[int]:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _Bad(f"{where}: expected an integer, got {value!r}")
+    return value
+
+
+def _str(value: Any, where: str) -> Optional[str]:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _Bad(f"{where}: expected a string, got {value!r}")
+    return value
+
+
+def _map(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Bad(f"{where}: expected a mapping, got {type(value).__name__}")
+    return value
+
+
+@dataclass
+class VariantScore:
+    """Accuracy of one task under one prompt variant."""
+
+    acc: float  # highest summed option log-likelihood is in the gold set
+    acc_tok_mean: float  # the same with the per-token mean log-likelihood
+    n: int  # items scored under this variant
+    chance: Optional[float] = None  # mean of |gold| / |options|: a uniformly random pick's accuracy
+
+    def to_json(self) -> dict[str, Any]:
+        return {"acc": self.acc, "acc_tok_mean": self.acc_tok_mean, "chance": self.chance, "n": self.n}
+
+    @classmethod
+    def from_json(cls, d: Any, where: str) -> "VariantScore":
+        d = _map(d, where)
+        return cls(acc=_num(d.get("acc"), f"{where}.acc", optional=False),
+                   acc_tok_mean=_num(d.get("acc_tok_mean", d.get("acc")), f"{where}.acc_tok_mean", optional=False),
+                   n=_int(d.get("n"), f"{where}.n", optional=False), chance=_num(d.get("chance"), f"{where}.chance"))
+
+
+@dataclass
+class PairScores:
+    """Metrics over the items present under both the original and the negated prompt."""
+
+    mean: Optional[float] = None  # (original acc + negated acc) / 2
+    both_correct: Optional[float] = None
+    flip_rate: Optional[float] = None
+    instruction_free_agreement: Optional[float] = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in PAIR_KEYS}
+
+    @classmethod
+    def from_json(cls, d: Any, where: str) -> "PairScores":
+        d = _map(d, where)
+        return cls(**{k: _num(d.get(k), f"{where}.{k}") for k in PAIR_KEYS})
+
+
+@dataclass
+class TaskResult:
+    """One task (or paper CSV set): per-variant accuracies and the paired metrics."""
+
+    variants: dict[str, VariantScore]
+    n_pairs: int = 0
+    pairs: PairScores = field(default_factory=PairScores)  # from summed log-likelihoods (the headline)
+    tok_mean: PairScores = field(default_factory=PairScores)  # from per-token-mean log-likelihoods
+
+    def acc(self, variant: str) -> Optional[float]:
+        score = self.variants.get(variant)
+        return score.acc if score is not None else None
+
+    @property
+    def n(self) -> int:
+        """Items in the task: pairs when there are any, else the largest variant."""
+        return self.n_pairs or max((v.n for v in self.variants.values()), default=0)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {name: v.to_json() for name, v in self.variants.items()}
+        out.update(self.pairs.to_json(), n_pairs=self.n_pairs, tok_mean=self.tok_mean.to_json())
+        return out
+
+    @classmethod
+    def from_json(cls, d: Any, where: str) -> "TaskResult":
+        d = _map(d, where)
+        scalar = set(PAIR_KEYS) | {"n_pairs", "tok_mean"}
+        variants = {k: VariantScore.from_json(v, f"{where}.{k}") for k, v in d.items() if k not in scalar}
+        return cls(variants=variants, n_pairs=_int(d.get("n_pairs"), f"{where}.n_pairs") or 0,
+                   pairs=PairScores.from_json({k: d.get(k) for k in PAIR_KEYS}, where),
+                   tok_mean=PairScores.from_json(d.get("tok_mean") or {}, f"{where}.tok_mean"))
+
+
+SUMMARY_KEYS = ("original_acc", "negated_acc", "mean", "both_correct", "flip_rate", "instruction_free_agreement",
+                "original_acc_tok_mean", "negated_acc_tok_mean", "mean_tok_mean")
+
+
+@dataclass
+class Summary:
+    """Macro averages over tasks: each task counts once, whatever its size."""
+
+    original_acc: Optional[float] = None
+    negated_acc: Optional[float] = None
+    mean: Optional[float] = None
+    both_correct: Optional[float] = None
+    flip_rate: Optional[float] = None
+    instruction_free_agreement: Optional[float] = None
+    original_acc_tok_mean: Optional[float] = None
+    negated_acc_tok_mean: Optional[float] = None
+    mean_tok_mean: Optional[float] = None
+    n_tasks: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, d: Any, where: str) -> "Summary":
+        d = _map(d, where)
+        return cls(**{k: _num(d.get(k), f"{where}.{k}") for k in SUMMARY_KEYS},
+                   n_tasks=_int(d.get("n_tasks"), f"{where}.n_tasks") or 0)
+
+
+@dataclass
+class ScoringInfo:
+    """How the numbers were computed (not part of the numbers' meaning, except dtype)."""
+
+    method: str
+    batch_size: int
+    dtype: str
+    seconds: float
+    n_instances: int
+    n_options: int
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, d: Any, where: str) -> Optional["ScoringInfo"]:
+        if d is None:
+            return None
+        d = _map(d, where)
+        try:
+            return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)})
+        except KeyError as err:
+            raise _Bad(f"{where}: missing key {err.args[0]!r}") from None
+
+
+_DESCRIPTIVE = ("model", "adapter", "checkpoint", "label", "run", "loss", "recipe_hash", "tokenization")
+
+
+@dataclass
+class Results:
+    """One evaluation of one model (or checkpoint) on a set of tasks."""
+
+    tasks: dict[str, TaskResult]
+    summary: Summary
+    model: Optional[str] = None
+    adapter: Optional[str] = None
+    checkpoint: Optional[str] = None  # "base" or "step-000084" inside a run directory
+    label: Optional[str] = None
+    run: Optional[str] = None  # the run directory, when evaluated as part of one
+    loss: Optional[str] = None
+    recipe_hash: Optional[str] = None
+    step: Optional[int] = None
+    epoch: Optional[float] = None
+    inputs: list[str] = field(default_factory=list)  # CSV files read
+    tokenization: Optional[str] = None
+    scoring: Optional[ScoringInfo] = None
+    versions: dict[str, Optional[str]] = field(default_factory=dict)
+
+    @property
+    def is_base(self) -> bool:
+        """The untuned model: the base of a run, or a bare model evaluated on its own."""
+        if self.checkpoint == "base":
+            return True
+        return (self.adapter is None and self.checkpoint is None and self.run is None
+                and self.label in (None, "base"))
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"format": FORMAT}
+        out.update({k: getattr(self, k) for k in _DESCRIPTIVE})
+        out.update(step=self.step, epoch=self.epoch, inputs=list(self.inputs), versions=dict(self.versions),
+                   scoring=self.scoring.to_json() if self.scoring else None,
+                   tasks={name: t.to_json() for name, t in self.tasks.items()}, summary=self.summary.to_json())
+        return out
+
+    @classmethod
+    def from_json(cls, d: Any, where: str = "results") -> "Results":
+        """Parse a results mapping; a malformed one is a UserError naming ``where`` and the key."""
+        try:
+            d = _map(d, "top level")
+            if not isinstance(d.get("tasks"), dict):
+                raise _Bad("no 'tasks' mapping (write one with `negtune eval --out`)")
+            fmt = d.get("format", FORMAT)
+            if fmt != FORMAT:
+                raise _Bad(f"format: {fmt!r} is not {FORMAT!r} (written by another negtune version)")
+            tasks = {str(k): TaskResult.from_json(v, f"tasks.{k}") for k, v in d["tasks"].items()}
+            step, epoch = d.get("step"), d.get("epoch")
+            return cls(
+                tasks=tasks, summary=Summary.from_json(d.get("summary") or {}, "summary"),
+                **{k: _str(d.get(k), k) for k in _DESCRIPTIVE},
+                step=_int(step, "step"), epoch=_num(epoch, "epoch"),
+                inputs=[str(x) for x in d.get("inputs") or []],
+                scoring=ScoringInfo.from_json(d.get("scoring"), "scoring"),
+                versions=dict(d.get("versions") or {}),
+            )
+        except _Bad as err:
+            raise UserError(f"{where}: not a results JSON: {err}") from None
+
+    def write(self, path: str | Path) -> None:
+        """Write atomically (a reader never sees half a file)."""
+        from negtune.io import write_json
+
+        write_json(path, self.to_json())
+
+    @classmethod
+    def read(cls, path: str | Path) -> "Results":
+        p = Path(path)
+        if not p.is_file():
+            raise UserError(f"{p}: no such results file")
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise UserError(f"{p}: not a results JSON (cannot parse: {err})") from None
+        return cls.from_json(data, str(p))
+
+
+def finite_or_none(value: Any) -> Optional[float]:
+    """A metric as a float, or None when absent or NaN (for tables and plots)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def format_metric(value: Any, for_csv: bool = False) -> str:
+    """How every table writes a metric: 6 decimals (empty when missing) in CSV files, meant
+    for further analysis; 3 decimals ("-" when missing) in markdown and on the console."""
+    number = finite_or_none(value)
+    if number is None:
+        return "" if for_csv else "-"
+    return f"{number:.6f}" if for_csv else f"{number:.3f}"
