@@ -6,12 +6,12 @@ transformers traceback. PEFT/QLoRA wrapping for training lives below the loaders
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 from negtune.errors import UserError
+from negtune.hub import hub_offline
 
 DTYPES = ("float32", "bfloat16", "float16")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -25,10 +25,6 @@ def _offline_sources() -> dict[str, Any]:
 
 def is_named_offline_source(name: str) -> bool:
     return name in _offline_sources()
-
-
-def hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
 
 
 def resolve_model_path(name_or_path: str) -> str:
@@ -55,7 +51,7 @@ def resolve_model_path(name_or_path: str) -> str:
 
 
 def _hub_error(name: str, err: Exception) -> UserError:
-    reason = "offline (HF_HUB_OFFLINE=1)" if hub_offline() else "the hub could not be reached or has no such model"
+    reason = "offline mode is on (HF_HUB_OFFLINE)" if hub_offline() else "the hub could not be reached or has no such model"
     return UserError(
         f"model {name}: not a local directory, and loading it from the Hugging Face hub failed: {reason} "
         f"({type(err).__name__})"

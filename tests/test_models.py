@@ -20,3 +20,17 @@ def test_hub_id_offline_is_explained(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(UserError, match="offline"):
         load_for_eval("facebook/opt-125m-does-not-exist")
+
+
+@pytest.mark.parametrize("var", ["HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"])
+def test_one_offline_rule_for_models_and_data(monkeypatch, var):
+    """Models and data sets read the same variables (they used to disagree)."""
+    from negtune.hub import OFFLINE_VARIABLES, hub_offline
+
+    for v in OFFLINE_VARIABLES:
+        monkeypatch.delenv(v, raising=False)
+    assert not hub_offline()
+    monkeypatch.setenv(var, "1")
+    assert hub_offline()
+    with pytest.raises(UserError, match="offline mode is on"):
+        load_for_eval("facebook/opt-125m-does-not-exist")

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional
 
 from negtune.errors import UserError
+from negtune.hub import hub_offline
 
 LOCAL_EXTENSIONS = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
 
@@ -136,13 +137,6 @@ def read_local(files: Any, required: Iterable[str] = (), key: str = "data.files"
     return SourceRows(rows=rows, fingerprint={"kind": "local", "files": described})
 
 
-def _hub_offline() -> bool:
-    return any(
-        os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on")
-        for var in ("HF_DATASETS_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    )
-
-
 @contextlib.contextmanager
 def _quiet_hub_logs():
     """Hide the hub client's per-retry warnings: the failure is reported once, as one line."""
@@ -181,7 +175,7 @@ def load_hub(
             ds = datasets.load_dataset(path, name, split=split, revision=revision, cache_dir=cache_dir)
     except Exception as err:  # noqa: BLE001 - network/offline/not-found all end the same way
         first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        offline = " (offline mode is on)" if _hub_offline() else ""
+        offline = " (offline mode is on)" if hub_offline() else ""
         raise UserError(
             f"hub dataset {desc}: could not be loaded{offline}: {type(err).__name__}: {first}; {hint}"
         ) from None
