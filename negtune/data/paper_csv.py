@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import csv
 import io
+import re
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -32,8 +33,21 @@ def guess_task_from_filename(filename: str) -> Optional[str]:
     return best[1] if best else None
 
 
+# The one rule for a negated file's name: "negation" or "negated" in it (the paper's files say
+# "negation"; researchers' own files often say "negated"). The set name drops the marker and
+# the size suffix: piqa_generate_negated_300.csv -> piqa_generate.
+NEGATED_MARK = re.compile(r"[_\-. ]?negat(?:ion|ed)", re.IGNORECASE)
+SIZE_SUFFIX = re.compile(r"[_\-]\d+$")
+
+
 def guess_variant(path: str | Path) -> str:
-    return "negated" if "negation" in Path(path).name.lower() else "original"
+    return "negated" if NEGATED_MARK.search(Path(path).name) else "original"
+
+
+def set_name(path: str | Path) -> str:
+    """``piqa_generate_negation_300.csv`` -> ``piqa_generate`` (stem minus negation and size)."""
+    stem = Path(path).stem
+    return SIZE_SUFFIX.sub("", NEGATED_MARK.sub("", stem)) or stem
 
 
 def parse_answer_set(text: str, n_options: int, where: str) -> tuple[int, ...]:
@@ -65,7 +79,7 @@ def read_paper_csv(
 ) -> list[Instance]:
     """Instances from a paper-format CSV (source_id = sample_id, target = first gold index).
 
-    ``variant`` defaults to "negated" when the file name contains "negation", else "original";
+    ``variant`` defaults to "negated" when the file name says "negation" or "negated", else "original";
     ``task`` defaults to the registry task the file name names (``ai2_arc_...`` → arc_easy),
     else the file's stem.
     """

@@ -3,36 +3,25 @@
 Why here: ``negtune eval``, the trainer's epoch-end evaluation, ``negtune eval RUN_DIR`` and
 the exporters must evaluate exactly the same instances from the same inputs.
 
-* ``csv_set_name(path)``: ``piqa_generate_negation_300.csv`` -> ``piqa_generate``.
 * ``load_csv_set(name, files, pair_by, limit)``: one paper set, its variants paired item by item.
 * ``parse_csv_args(specs)``: ``--csv [VARIANT=]FILE`` arguments -> sets.
 * ``build_eval_sets(recipe, limit)``: registry tasks (the recipe's ``eval`` section) + CSV sets.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from negtune.data.build import build_eval_instances
 from negtune.data.instances import Instance
-from negtune.data.paper_csv import guess_variant, read_paper_csv
+from negtune.data.paper_csv import guess_variant, read_paper_csv, set_name
 from negtune.errors import UserError
 
 PAIR_BY = ("sample_id", "prompt")
-_NEG = re.compile(r"[_\-. ]?negat(?:ion|ed)", re.IGNORECASE)
-_SIZE = re.compile(r"[_\-]\d+$")
 
 
 # --------------------------------------------------------------------------- paper CSV sets
-
-
-def csv_set_name(path: str | Path) -> str:
-    """``piqa_generate_negation_300.csv`` -> ``piqa_generate`` (stem minus negation and size)."""
-    stem = Path(path).stem
-    name = _SIZE.sub("", _NEG.sub("", stem))
-    return name or stem
 
 
 def _prompt_bodies(instances: Sequence[Instance]) -> list[str]:
@@ -141,7 +130,7 @@ def parse_csv_args(specs: Sequence[str], pair_by: str = "sample_id") -> list[tup
         variant = variant or guess_variant(path)
         if variant not in ("original", "negated", "instruction_free"):
             raise UserError(f"--csv {spec!r}: unknown variant {variant!r} (original, negated, instruction_free)")
-        name = csv_set_name(path)
+        name = set_name(path)
         files = sets.setdefault(name, {})
         if variant in files:
             raise UserError(f"--csv {path}: set {name!r} already has a {variant} file ({files[variant]})")
@@ -175,7 +164,7 @@ def build_eval_sets(recipe: Any, limit: Optional[int] = None) -> list[Instance]:
     names = set(i.task for i in out)
     for k, pair in enumerate(cfg.csv):
         files = dict(pair.files)
-        name = pair.name or csv_set_name(next(iter(files.values())))
+        name = pair.name or set_name(next(iter(files.values())))
         if name in names:
             raise UserError(f"{recipe.source}: eval.csv[{k}].name: {name!r} is already used; give a distinct name")
         names.add(name)

@@ -35,6 +35,21 @@ def run(argv):
     return cli_main(["eval", *map(str, argv)])
 
 
+def test_negated_file_named_negated_pairs_with_its_original(tiny_opt_dir, tmp_path):
+    """One rule for a negated file's name ("negation" or "negated"): a file named ..._negated_...
+    used to be read as a second original file and collide with the real one."""
+    from negtune.data.paper_csv import guess_variant, read_paper_csv
+
+    o, n = tmp_path / "toy_q_5.csv", tmp_path / "toy_q_negated_5.csv"
+    o.write_text(ORIG)
+    n.write_text(NEG)
+    assert guess_variant(n) == "negated" and read_paper_csv(n)[0].variant == "negated"
+    out = tmp_path / "r.json"
+    assert run(["--model", tiny_opt_dir, "--csv", o, "--csv", n, "--out", out, "--quiet"]) == 0
+    t = json.loads(out.read_text())["tasks"]["toy_q"]
+    assert t["n_pairs"] == 5 and t["negated"]["n"] == 5
+
+
 def test_end_to_end_csv(tiny_opt_dir, csvs, tmp_path, capsys):
     o, n = csvs
     out, scores = tmp_path / "r.json", tmp_path / "s.jsonl"

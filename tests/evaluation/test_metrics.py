@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from negtune.data.instances import Instance
-from negtune.evaluation.sets import csv_set_name
+from negtune.data.paper_csv import set_name as csv_set_name
 from helpers import metrics_json
 from negtune.evaluation.scoring import OptionScore
 
