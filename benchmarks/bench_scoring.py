@@ -72,7 +72,8 @@ def main() -> None:
     import torch
     from transformers import OPTConfig, OPTForCausalLM
 
-    from negtune.evaluation.scoring import encode_instances, model_max_length, score_instances
+    from negtune.evaluation.scoring import encode_instances, score_instances
+    from negtune.tokenization import model_max_length
     from negtune.evaluation.sets import load_csv_set
 
     torch.set_num_threads(args.threads)
@@ -90,7 +91,7 @@ def main() -> None:
     model = OPTForCausalLM(cfg).eval()
     n_params = sum(p.numel() for p in model.parameters())
     enc = encode_instances(tok, instances, "joint", model_max_length(model, tok))
-    work = sum(len(p) + len(o) for pairs in enc for p, o in pairs)
+    work = sum(len(p) + len(o) for pairs in enc for p, o, _ in pairs)
     n_opt = sum(len(i.options) for i in instances)
     print(f"model: OPT-shaped, {n_params / 1e6:.0f}M params, random weights; tokenizer: {tok_name}; "
           f"threads: {args.threads}")

@@ -12,7 +12,8 @@ Layout of the JSON (keys sorted when written)::
     {"format": "negtune-results/1",
      "model", "adapter", "checkpoint", "label", "run", "loss", "recipe_hash", "step", "epoch",
      "inputs": [...], "tokenization", "versions": {...},
-     "scoring": {"method", "batch_size", "dtype", "seconds", "n_instances", "n_options"},
+     "scoring": {"method", "batch_size", "dtype", "seconds", "n_instances", "n_options", "max_length",
+                 "n_truncated"},
      "tasks": {TASK: {VARIANT: {"acc", "acc_tok_mean", "chance", "n"}, ...,
                       "n_pairs", "mean", "both_correct", "flip_rate", "instruction_free_agreement",
                       "tok_mean": {"mean", "both_correct", "flip_rate", "instruction_free_agreement"}}},
@@ -181,6 +182,8 @@ class ScoringInfo:
     seconds: float
     n_instances: int
     n_options: int
+    max_length: Optional[int] = None  # sequences were cut at this length (prompt trimmed from the left)
+    n_truncated: int = 0  # instances whose prompt was trimmed
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -191,7 +194,8 @@ class ScoringInfo:
             return None
         d = _map(d, where)
         try:
-            return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)})
+            return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)
+                          if f.name in d or f.default is dataclasses.MISSING})
         except KeyError as err:
             raise _Bad(f"{where}: missing key {err.args[0]!r}") from None
 

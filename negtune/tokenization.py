@@ -16,6 +16,13 @@ The scored (and trained) sequence is always ``prompt_ids + option_ids``:
 
 Because ``prompt_ids`` never depends on the option, every option of an item shares the
 same prompt prefix, which is what lets the scorer run the prompt once.
+
+Length: one rule for training and scoring. A sequence is cut at the *effective* max length,
+``min(model.max_length from the recipe, the model's own limit)`` (``effective_max_length``);
+without a recipe (``negtune eval --model``) it is the model's limit. Longer prompts lose
+tokens from the left (a leading BOS is kept); the option is never cut. So a model is scored
+on exactly the prompts it was trained on, and the results record the length and how many
+items were cut.
 """
 from __future__ import annotations
 
@@ -72,3 +79,26 @@ def encode_truncated(tokenizer: Any, prompt: str, option: str, max_length: int |
     prompt_ids, option_ids = encode_pair(tokenizer, prompt, option, mode)
     prompt_ids = truncate_left(prompt_ids, option_ids, max_length, getattr(tokenizer, "bos_token_id", None))
     return prompt_ids, option_ids
+
+
+def model_max_length(model: Any, tokenizer: Any = None) -> int | None:
+    """The longest sequence the model can take: position table size or tokenizer limit."""
+    cfg = getattr(model, "config", None)
+    limits = []
+    for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        value = getattr(cfg, key, None)
+        if isinstance(value, int) and value > 0:
+            limits.append(value)
+            break
+    tok_max = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tok_max, int) and 0 < tok_max < 1_000_000:
+        limits.append(tok_max)
+    return min(limits) if limits else None
+
+
+def effective_max_length(model: Any, tokenizer: Any, requested: int | None) -> int | None:
+    """``min(requested, the model's limit)``, the one length rule of training and scoring."""
+    limit = model_max_length(model, tokenizer)
+    if requested is None:
+        return limit
+    return requested if limit is None else min(requested, limit)

@@ -3,7 +3,7 @@
     negtune eval --model PATH_OR_ID [--adapter PATH]
                  (--recipe RECIPE [key=value ...] | --csv [VARIANT=]FILE ...)
                  [--pair-by sample_id|prompt] [--limit N] [--batch-size B] [--dtype D]
-                 [--tokenization joint|separate] [--out results.json] [--scores scores.jsonl]
+                 [--tokenization joint|separate] [--max-length N] [--out results.json] [--scores scores.jsonl]
     negtune eval RUN_DIR [--batch-size B] [--dtype D] [--limit N] [--force]
 
 Every input is checked (files, columns, pairing) before the model is loaded.
@@ -33,6 +33,9 @@ def build_parser() -> ArgParser:
     p.add_argument("--batch-size", type=int, help="sequences per forward pass (default: recipe or 16)")
     p.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], help="default float32 (recipe: model.dtype)")
     p.add_argument("--tokenization", choices=["joint", "separate"], help="default joint")
+    p.add_argument("--max-length", type=int, metavar="N",
+                   help="cut sequences at min(N, the model's limit) (default: the recipe's model.max_length, "
+                        "else the model's limit)")
     p.add_argument("--method", choices=["auto", "kv", "batched", "plain"], default="auto",
                    help="scoring implementation (all give the same numbers; auto = fastest verified)")
     p.add_argument("--out", help="results JSON (default: print the summary only)")
@@ -63,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     opts = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     _positive(opts.limit, "--limit")
     _positive(opts.batch_size, "--batch-size")
+    _positive(opts.max_length, "--max-length")
     progress = not opts.quiet
     if opts.quiet:
         try:
@@ -119,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     dtype = opts.dtype or (recipe.model.dtype if recipe else "float32")
     batch_size = opts.batch_size or (recipe.eval.batch_size if recipe else 16)
     tokenization = opts.tokenization or (recipe.eval.tokenization if recipe else "joint")
+    max_length = opts.max_length or (recipe.model.max_length if recipe else None)
     for target in (opts.out, opts.scores):
         if target and Path(target).is_dir():
             raise UserError(f"{target}: is a directory, expected a file path")
@@ -130,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
                 label=Path(opts.adapter).name if opts.adapter else model_name,
                 inputs=sorted({i.meta.get("file") for i in instances if i.meta.get("file")}))
     results = evaluate_model(model, tokenizer, instances, batch_size, tokenization, progress=progress,
-                             method=opts.method, info=info, out=opts.out, scores_path=opts.scores)
+                             method=opts.method, max_length=max_length, info=info, out=opts.out,
+                             scores_path=opts.scores)
     _print_summary(results)
     if opts.out:
         if recipe is not None:  # the resolved recipe goes beside every output

@@ -22,6 +22,7 @@ from negtune.evaluation.scoring import OptionScore, resolve_method, score_instan
 from negtune.evaluation.sets import build_eval_sets
 from negtune.evaluation.summaries import write_run_summary
 from negtune.results import Results, ScoringInfo
+from negtune.tokenization import effective_max_length
 
 
 def versions() -> dict[str, Optional[str]]:
@@ -56,20 +57,22 @@ def score_rows(instances: Sequence[Instance], scores: Sequence[Sequence[OptionSc
 
 def evaluate_model(model: Any, tokenizer: Any, instances: Sequence[Instance], batch_size: int = 16,
                    tokenization: str = "joint", *, progress: bool = True, method: str = "auto",
-                   info: Optional[dict[str, Any]] = None, out: Optional[str | Path] = None,
-                   scores_path: Optional[str | Path] = None) -> Results:
+                   max_length: Optional[int] = None, info: Optional[dict[str, Any]] = None,
+                   out: Optional[str | Path] = None, scores_path: Optional[str | Path] = None) -> Results:
     """Score ``instances`` and return their ``Results``.
 
-    ``info`` fills the descriptive fields (model, adapter, checkpoint, label, run, loss,
-    recipe_hash, step, epoch, inputs). ``out`` / ``scores_path`` are written atomically.
+    ``max_length``: the recipe's ``model.max_length`` (sequences are cut at the smaller of it
+    and the model's limit, as in training; None: the model's limit). ``info`` fills the
+    descriptive fields (model, adapter, checkpoint, label, run, loss, recipe_hash, step,
+    epoch, inputs). ``out`` / ``scores_path`` are written atomically.
     """
     from negtune.io import write_jsonl
 
     if not instances:
         raise UserError("eval: nothing to evaluate (no instances)")
     start = time.perf_counter()
-    scores = score_instances(model, tokenizer, instances, batch_size=batch_size,
-                             tokenization=tokenization, progress=progress, method=method)
+    scores = score_instances(model, tokenizer, instances, batch_size=batch_size, tokenization=tokenization,
+                             progress=progress, method=method, max_length=max_length)
     elapsed = time.perf_counter() - start
     tasks, summary = compute_metrics(instances, scores)
     info = dict(info or {})
@@ -79,7 +82,9 @@ def evaluate_model(model: Any, tokenizer: Any, instances: Sequence[Instance], ba
         scoring=ScoringInfo(method=resolve_method(model, method), batch_size=batch_size,
                             dtype=str(next(model.parameters()).dtype).replace("torch.", ""),
                             seconds=round(elapsed, 3), n_instances=len(instances),
-                            n_options=sum(len(i.options) for i in instances)),
+                            n_options=sum(len(i.options) for i in instances),
+                            max_length=effective_max_length(model, tokenizer, max_length),
+                            n_truncated=sum(any(s.truncated for s in opts) for opts in scores)),
         **info,
     )
     if scores_path is not None:
@@ -110,8 +115,8 @@ def evaluate_recipe_eval(model: Any, tokenizer: Any, recipe: Any, out_dir: str |
     meta.update({"checkpoint": checkpoint or name, "label": name})
     meta.update(info or {})
     return evaluate_model(model, tokenizer, sets, batch_size=recipe.eval.batch_size,
-                          tokenization=recipe.eval.tokenization, progress=progress, info=meta,
-                          out=Path(out_dir) / f"{name}.json")
+                          tokenization=recipe.eval.tokenization, progress=progress,
+                          max_length=recipe.model.max_length, info=meta, out=Path(out_dir) / f"{name}.json")
 
 
 # --------------------------------------------------------------------------- run directories
@@ -186,7 +191,7 @@ def evaluate_run(run_dir: str | Path, *, batch_size: Optional[int] = None, dtype
             if path is None or state is None:  # the base model comes first, before any adapter wraps it
                 info["model"] = base_name
                 evaluate_model(get_base(), tokenizer, instances, bs, recipe.eval.tokenization,
-                               progress=progress, info=info, out=out)
+                               progress=progress, max_length=recipe.model.max_length, info=info, out=out)
             elif state.kind == "adapter":
                 from peft import PeftModel
 
@@ -202,13 +207,13 @@ def evaluate_run(run_dir: str | Path, *, batch_size: Optional[int] = None, dtype
                     peft_model.delete_adapter(previous)
                 peft_model.eval()
                 evaluate_model(peft_model, tokenizer, instances, bs, recipe.eval.tokenization,
-                               progress=progress, info=info, out=out)
+                               progress=progress, max_length=recipe.model.max_length, info=info, out=out)
             else:
                 info["model"] = str(path / "model")
                 full = load_causal_lm(str(path / "model"), dtype=dtype)
                 full.eval()
                 evaluate_model(full, tokenizer, instances, bs, recipe.eval.tokenization,
-                               progress=progress, info=info, out=out)
+                               progress=progress, max_length=recipe.model.max_length, info=info, out=out)
                 del full
             evaluated.append(name)
     csv_path, md_path = write_run_summary(run)

@@ -30,7 +30,7 @@ from typing import Any, Iterable, Sequence
 
 from negtune.data.instances import Instance
 from negtune.errors import UserError
-from negtune.tokenization import encode_truncated
+from negtune.tokenization import effective_max_length, encode_pair, truncate_left
 
 METHODS = ("auto", "kv", "batched", "plain")
 # Architectures whose KV-cache path was checked against the plain path (tests/test_eval_scoring.py).
@@ -41,6 +41,7 @@ KV_VERIFIED = frozenset({"opt", "gpt2", "llama"})
 class OptionScore:
     loglik: float  # sum over the option's tokens of log p(token | prompt, previous option tokens)
     n_tokens: int
+    truncated: bool = False  # the prompt lost tokens from the left to fit the max length
 
     @property
     def mean(self) -> float:
@@ -54,6 +55,7 @@ class _Group:
     item: int
     prompt: list[int]
     options: list[tuple[int, list[int]]]  # (option index, option ids)
+    truncated: bool = False  # the prompt lost tokens from the left to fit the max length
 
     @property
     def length(self) -> int:
@@ -63,47 +65,34 @@ class _Group:
 # --------------------------------------------------------------------------- helpers
 
 
-def model_max_length(model: Any, tokenizer: Any = None) -> int | None:
-    """The longest sequence the model can take: position table size or tokenizer limit."""
-    cfg = getattr(model, "config", None)
-    limits = []
-    for key in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
-        value = getattr(cfg, key, None)
-        if isinstance(value, int) and value > 0:
-            limits.append(value)
-            break
-    tok_max = getattr(tokenizer, "model_max_length", None)
-    if isinstance(tok_max, int) and 0 < tok_max < 1_000_000:
-        limits.append(tok_max)
-    return min(limits) if limits else None
-
-
 def encode_instances(tokenizer: Any, instances: Sequence[Instance], tokenization: str = "joint",
-                     max_length: int | None = None) -> list[list[tuple[list[int], list[int]]]]:
-    """Per instance, per option: (prompt_ids, option_ids) after left truncation."""
+                     max_length: int | None = None) -> list[list[tuple[list[int], list[int], bool]]]:
+    """Per instance, per option: (prompt_ids, option_ids, truncated) after left truncation."""
+    bos = getattr(tokenizer, "bos_token_id", None)
     out = []
     for inst in instances:
         pairs = []
         for option in inst.options:
-            prompt_ids, option_ids = encode_truncated(tokenizer, inst.prompt, option, max_length, tokenization)
+            full, option_ids = encode_pair(tokenizer, inst.prompt, option, tokenization)
+            prompt_ids = truncate_left(full, option_ids, max_length, bos)
             if not prompt_ids:
                 raise UserError(
                     f"{inst.task}: item {inst.source_id}: prompt encodes to no tokens; "
                     "nothing to condition the option on"
                 )
-            pairs.append((prompt_ids, option_ids))
+            pairs.append((prompt_ids, option_ids, len(prompt_ids) < len(full)))
         out.append(pairs)
     return out
 
 
-def _groups(encoded: list[list[tuple[list[int], list[int]]]]) -> list[_Group]:
+def _groups(encoded: list[list[tuple[list[int], list[int], bool]]]) -> list[_Group]:
     groups = []
     for item, pairs in enumerate(encoded):
         by_prompt: dict[tuple[int, ...], _Group] = {}
-        for j, (prompt_ids, option_ids) in enumerate(pairs):
+        for j, (prompt_ids, option_ids, truncated) in enumerate(pairs):
             key = tuple(prompt_ids)
             if key not in by_prompt:
-                by_prompt[key] = _Group(item, list(prompt_ids), [])
+                by_prompt[key] = _Group(item, list(prompt_ids), [], truncated)
                 groups.append(by_prompt[key])
             by_prompt[key].options.append((j, list(option_ids)))
     # Longest first (an out-of-memory shows up at once, batches pad little); stable on ties.
@@ -286,17 +275,17 @@ def score_instances(model: Any, tokenizer: Any, instances: Sequence[Instance], b
     """Log-likelihood of every option of every instance, in input order.
 
     ``batch_size`` is the number of (prompt, option) sequences per forward pass; the result
-    does not depend on it (beyond float rounding). ``max_length`` defaults to the model's
-    limit; longer prompts are trimmed from the left (the option is never cut).
+    does not depend on it (beyond float rounding). Sequences are cut at
+    ``min(max_length, the model's limit)`` (``negtune.tokenization.effective_max_length``):
+    longer prompts are trimmed from the left (the option is never cut) and their scores say
+    ``truncated``.
     """
     import torch
 
     if batch_size < 1:
         raise UserError(f"batch size {batch_size}: must be >= 1")
     method = resolve_method(model, method)
-    if max_length is None:
-        max_length = model_max_length(model, tokenizer)
-    encoded = encode_instances(tokenizer, instances, tokenization, max_length)
+    encoded = encode_instances(tokenizer, instances, tokenization, effective_max_length(model, tokenizer, max_length))
     groups = _groups(encoded)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     if pad_id is None:
@@ -317,7 +306,7 @@ def score_instances(model: Any, tokenizer: Any, instances: Sequence[Instance], b
                     scored = _score_plain(model, batch)
                 for g, scores in zip(batch, scored):
                     for (j, _), (ll, n) in zip(g.options, scores):
-                        results[g.item][j] = OptionScore(ll, n)
+                        results[g.item][j] = OptionScore(ll, n, g.truncated)
                 bar.update(sum(len(g.options) for g in batch))
     finally:
         bar.close()

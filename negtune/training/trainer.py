@@ -73,6 +73,7 @@ class Trainer:
         torch.manual_seed(r.seed)  # model-side init (LoRA A matrices) is the same on every process
         self._setup_data()
         self._setup_model()
+        self._setup_batches()
         self._setup_optimizer()
         self.step, self.position = 0, DataPosition(0, 0)
         if self.c.resume_from is not None:
@@ -101,8 +102,6 @@ class Trainer:
 
     def _setup_data(self) -> None:
         from negtune.data.build import build_dataset, load_instances, write_dataset
-        from negtune.data.collate import Collator, TrainExamples
-        from negtune.data.sampler import BatchPlan, GlobalBatchSampler
         from negtune.models import load_tokenizer
 
         r = self.recipe
@@ -117,13 +116,21 @@ class Trainer:
 
         if self.given_instances is None:
             self._main_first(build)
-        instances = self.given_instances if self.given_instances is not None else load_instances(data_dir)
+        self.instances = self.given_instances if self.given_instances is not None else load_instances(data_dir)
         self.tokenizer = load_tokenizer(r.model.name_or_path, r.model.revision)
+
+    def _setup_batches(self) -> None:
+        """Tokenized rows, collator and sampler: what the loop draws its micro-batches from."""
+        from negtune.data.collate import Collator, TrainExamples
+        from negtune.data.sampler import BatchPlan, GlobalBatchSampler
+        from negtune.tokenization import effective_max_length
+
+        r = self.recipe
         needs = self.c.loss_spec.needs
-        max_length = r.model.max_length or getattr(self.tokenizer, "model_max_length", None)
-        # Same prompt/answer cut as the evaluator uses for this recipe (eval.tokenization).
+        # The evaluator's cut: min(model.max_length, the model's limit), eval.tokenization's split.
+        max_length = effective_max_length(self.model, self.tokenizer, r.model.max_length)
         mode = r.eval.tokenization
-        self.examples = TrainExamples(instances, needs, tokenizer=self.tokenizer, max_length=max_length,
+        self.examples = TrainExamples(self.instances, needs, tokenizer=self.tokenizer, max_length=max_length,
                                       tokenization=mode)
         self.collator = Collator(self.tokenizer, needs, max_length=max_length, tokenization=mode)
         self.plan = BatchPlan(r.train.per_device_batch_size, self.world, self.c.grad_accum)
@@ -134,7 +141,6 @@ class Trainer:
                             f"batch of {self.plan.global_batch}")
         total = self.steps_per_epoch * r.train.epochs
         self.total_steps = min(total, r.train.max_steps) if r.train.max_steps else total
-        self.n_instances = len(instances)
 
     def _setup_model(self) -> None:
         from negtune.models import load_for_training, resolve_model_path
@@ -285,7 +291,7 @@ class Trainer:
         self.print(
             f"training {r.model.name_or_path} ({'peft ' + r.model.peft if self.is_peft else 'full'}; "
             f"{self.n_trainable:,}/{self.n_params:,} trainable) on {len(self.examples)} rows "
-            f"({self.n_instances} instances); global batch {self.plan.per_device} x {self.world} proc x "
+            f"({len(self.instances)} instances); global batch {self.plan.per_device} x {self.world} proc x "
             f"{self.plan.grad_accum} accum = {self.plan.global_batch} ({self.dist}); "
             f"{self.steps_per_epoch} steps/epoch, {self.total_steps} steps; loss {self.c.loss_spec.name}; "
             f"lr {t.lr:g} {t.scheduler}")
