@@ -74,6 +74,7 @@ def test_yaml_syntax_error_and_missing_file(tmp_path):
         load_recipe(tmp_path / "nope.yaml")
 
 
+@pytest.mark.slow
 def test_cli_reports_bad_recipe_with_exit_2_and_no_traceback(tmp_path):
     bad = tmp_path / "r.yaml"
     bad.write_text("model: {name_or_path: x}\ntrain: {lr: -1}\n")
@@ -84,6 +85,7 @@ def test_cli_reports_bad_recipe_with_exit_2_and_no_traceback(tmp_path):
     assert proc.stderr.strip().splitlines() == [f"negtune: error: {bad}: train.lr: must be > 0, got -1.0"]
 
 
+@pytest.mark.slow
 def test_validation_imports_nothing_heavy():
     code = "import sys; import negtune.config as c; c.recipe_from_dict({'model': {'name_or_path': 'x'}}); " \
            "print(any(m in sys.modules for m in ('torch', 'transformers', 'datasets')))"

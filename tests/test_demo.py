@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # subprocess or in-process training runs
+
 from negtune.errors import UserError
 
 REPO = Path(__file__).resolve().parents[1]

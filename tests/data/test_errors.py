@@ -122,6 +122,7 @@ def test_lambada_passage_too_short_and_qa_without_distractor(tmp_path, capsys):
     assert f"{g}: row 1: no distractor" in msg
 
 
+@pytest.mark.slow
 def test_hub_unreachable_is_one_line(tmp_path):
     """Real datasets.load_dataset in offline mode with an empty cache: one line, exit 2."""
     recipe = tmp_path / "r.yaml"

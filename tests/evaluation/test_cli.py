@@ -154,6 +154,7 @@ def test_real_paper_csvs(tiny_opt_dir, paper_eval_dir, tmp_path):
     assert json.loads(out.read_text())["tasks"]["webqa_correct_answer"]["n_pairs"] == 3
 
 
+@pytest.mark.slow
 def test_subprocess_one_line_error(tmp_path):
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
     exe = Path(sys.executable).parent / "negtune"

@@ -27,6 +27,7 @@ def test_builtins_listed_and_resolved():
     assert resolve_loss({"name": "unlikelihood", "alpha": "1e-1"}).args == {"alpha": 0.1}
 
 
+@pytest.mark.slow
 def test_resolving_builtins_does_not_import_torch():
     code = ("import sys; from negtune.losses import resolve_loss\n"
             "for n in ['ce','mixed','unlikelihood','kl_anchor','rank_margin']: resolve_loss({'name': n})\n"

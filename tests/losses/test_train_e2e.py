@@ -2,6 +2,8 @@
 from pathlib import Path
 
 import pytest
+
+pytestmark = pytest.mark.slow  # subprocess or in-process training runs
 import yaml
 
 from negtune.cli import main as cli_main

@@ -98,6 +98,7 @@ def test_resume_dir_not_a_checkpoint_and_process_count(tmp_path, tiny_opt_dir, n
     assert "2 x 2 process(es) = 4" in _err(capsys)
 
 
+@pytest.mark.slow
 def test_bad_recipe_exit_code_as_script(tmp_path, tiny_opt_dir):
     path = _recipe(tmp_path, tiny_opt_dir, train={"epochs": 0})
     env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")

@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+pytestmark = pytest.mark.slow  # subprocess or in-process training runs
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
