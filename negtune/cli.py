@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        print(f"negtune: error: unknown command {name!r}\n{USAGE}", file=sys.stderr)
+        print(f"negtune: error: unknown command {name!r} (commands: {', '.join(COMMANDS)})", file=sys.stderr)
         return 2
     module = importlib.import_module(COMMANDS[name][0])
     return exit_on_user_error(lambda: module.main(rest))

@@ -142,6 +142,8 @@ class Recipe:
 
 def _check_semantics(recipe: Recipe, src: str) -> None:
     """Cross-field rules that types alone cannot express."""
+    if not recipe.output_dir.strip():
+        raise UserError(f"{src}: output_dir: empty; name the run directory (e.g. runs/my-run)")
     if not recipe.data.tasks:
         raise UserError(f"{src}: data.tasks: must name at least one task")
     if not recipe.data.variants:
@@ -178,7 +180,8 @@ def parse_overrides(overrides: list[str]) -> list[tuple[list[str], Any]]:
     parsed = []
     for item in overrides:
         if "=" not in item:
-            raise UserError(f"override {item!r}: expected key.path=value")
+            hint = " (a checkpoint to resume from is given as --resume=PATH)" if "/" in item else ""
+            raise UserError(f"override {item!r}: expected key.path=value{hint}")
         key, _, text = item.partition("=")
         if not key or any(not part for part in key.split(".")):
             raise UserError(f"override {item!r}: malformed key path")
@@ -208,6 +211,7 @@ def recipe_from_dict(raw: Any, source: str = "<dict>", overrides: list[str] | No
         raw = {}
     if not isinstance(raw, dict):
         raise UserError(f"{source}: top level: expected a mapping, got {type(raw).__name__}")
+    _check_size(raw, source)
     raw = json.loads(json.dumps(raw, default=str))  # deep copy; our overrides must not leak
     for path, value in parse_overrides(overrides or []):
         _apply_override(raw, path, value)
@@ -218,13 +222,63 @@ def recipe_from_dict(raw: Any, source: str = "<dict>", overrides: list[str] | No
     return recipe
 
 
+MAX_RECIPE_BYTES = 1 << 20
+MAX_RECIPE_NODES = 100_000  # values after expanding YAML aliases; a real recipe has a few hundred
+
+
+class _RecipeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing duplicate keys (the last one would silently win)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _check_size(raw: Any, source: str) -> None:
+    """Refuse a recipe whose expanded size is absurd (a YAML alias bomb: a few lines whose
+    aliases expand to billions of values). Counts with memoisation, so the check is cheap."""
+    sizes: dict[int, int] = {}
+
+    def size(value: Any) -> int:
+        key = id(value)
+        if key in sizes:
+            return sizes[key]
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_RECIPE_NODES:
+                break
+        sizes[key] = total
+        return total
+
+    if size(raw) > MAX_RECIPE_NODES:
+        raise UserError(f"{source}: recipe expands to more than {MAX_RECIPE_NODES} values (YAML aliases?); refusing it")
+
+
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     """Read and validate a recipe file. Relative paths inside it stay relative to the CWD."""
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{path}: recipe file not found")
+    data = p.read_bytes()
+    if len(data) > MAX_RECIPE_BYTES:
+        raise UserError(f"{path}: {len(data)} bytes; a recipe is a small YAML file (at most {MAX_RECIPE_BYTES})")
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+        text = data.decode("utf-8")
+        if "\x00" in text:
+            raise UnicodeDecodeError("utf-8", data, 0, 1, "NUL byte")
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not a text file; a recipe is YAML") from None
+    try:
+        raw = yaml.load(text, Loader=_RecipeLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""
@@ -245,8 +299,11 @@ def recipe_hash(recipe: Recipe) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+RESOLVED_HEADER = "# resolved from "
+
+
 def dump_recipe(recipe: Recipe) -> str:
-    header = f"# resolved from {recipe.source}; sha256 {recipe_hash(recipe)}\n"
+    header = f"{RESOLVED_HEADER}{recipe.source}; sha256 {recipe_hash(recipe)}\n"
     return header + yaml.safe_dump(recipe_to_dict(recipe), sort_keys=False)
 
 

@@ -184,18 +184,19 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"{recipe_path}: eval.tasks: the demo needs at least one evaluation task")
 
     from negtune.evaluation.jobs import evaluate_run, is_done
+    from negtune.io import claim_dir, remove_owned
 
     progress = not opts.quiet and sys.stderr.isatty()
     timings: dict[str, float] = {}
     t_start = time.monotonic()
-    out.mkdir(parents=True, exist_ok=True)
+    claim_dir(out, "demo", "demo directory")
 
     # 1. base model
     base_dir = out / "base"
     base_json = base_dir / "eval" / "base.json"
     if opts.force or not is_done(base_json) or not _same_settings(base_dir, recipes["base"], ("model", "eval")):
-        shutil.rmtree(base_dir, ignore_errors=True)
-        save_resolved(recipes["base"], base_dir)
+        remove_owned(base_dir, "run")
+        save_resolved(recipes["base"], claim_dir(base_dir, "run"))
         _log(f"1/4 evaluating the base model {recipes['base'].model.name_or_path} -> {base_dir}")
         _timed(timings, "base_eval", lambda: evaluate_run(base_dir, progress=progress, log=_log))
     else:
@@ -209,13 +210,12 @@ def main(argv: list[str] | None = None) -> int:
         if not opts.force and _stage_done(run, recipes[name]):
             _log(f"{i}/4 {name}: results exist in {run}/eval")
             continue
-        shutil.rmtree(run, ignore_errors=True)
+        remove_owned(run, "run")
         _log(f"{i}/4 LoRA fine-tuning with loss {name} -> {run}")
         rc = _timed(timings, f"{name}_train", lambda: train_main([str(recipe_path), *ov, "--out", str(run)]))
         if rc:
             raise UserError(f"demo: training stage {name} failed (exit {rc}); see the messages above")
-        (run / "eval").mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(base_json, run / "eval" / "base.json")
+        shutil.copyfile(base_json, claim_dir(run / "eval", "eval") / "base.json")
         _log(f"{i}/4 evaluating {name}'s final checkpoint")
         _timed(timings, f"{name}_eval", lambda: evaluate_run(run, progress=progress, log=_log))
 

@@ -8,6 +8,7 @@ library callers (tests, notebooks) still get a normal exception they can catch.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from typing import Callable, NoReturn
 
@@ -25,12 +26,24 @@ class UserError(Exception):
         return " ".join(str(self.args[0]).split("\n")) if self.args else "error"
 
 
+# Operating-system errors about the user's files or disk (not bugs): reported like UserError.
+_FILE_ERRNOS = {errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR,
+                errno.EISDIR, errno.ENOENT, errno.EEXIST, errno.ENAMETOOLONG}
+
+
 def exit_on_user_error(func: Callable[[], int | None]) -> int:
-    """Run ``func``; on ``UserError`` print one line to stderr and return exit code 2."""
+    """Run ``func``; on ``UserError`` (or a read-only, permission-denied, full-disk, ... file
+    error) print one line to stderr and return exit code 2."""
     try:
         return int(func() or 0)
     except UserError as err:
         print(f"negtune: error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except OSError as err:
+        if err.errno not in _FILE_ERRNOS:
+            raise
+        where = err.filename if err.filename is not None else "output"
+        print(f"negtune: error: {where}: {err.strerror or err}", file=sys.stderr)
         return EXIT_USER_ERROR
 
 

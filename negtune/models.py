@@ -65,10 +65,30 @@ def _from_pretrained(loader: Any, name_or_path: str, resolved: str, what: str, *
     """
     try:
         return loader.from_pretrained(resolved, local_files_only=hub_offline(), **kwargs)
-    except (OSError, ValueError) as err:
+    except Exception as err:  # noqa: BLE001 - truncated/garbage files raise many different types
         if Path(resolved).is_dir():
-            raise UserError(f"model {name_or_path}: cannot load {what}: {err}") from None
-        raise _hub_error(name_or_path, err) from None
+            raise UserError(f"model {name_or_path}: cannot load {what}: {first_line(err)}") from None
+        if isinstance(err, (OSError, ValueError)):
+            raise _hub_error(name_or_path, err) from None
+        raise
+
+
+def first_line(err: BaseException, limit: int = 200) -> str:
+    """``Type: first line of the message``, for one-line errors about files a library rejected."""
+    text = (str(err).strip().splitlines() or [""])[0][:limit]
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def load_adapter(model: Any, adapter_dir: str | Path, **kwargs: Any) -> Any:
+    """``PeftModel.from_pretrained`` with a damaged adapter directory reported in one line."""
+    from peft import PeftModel
+
+    if not Path(adapter_dir, "adapter_config.json").is_file():
+        raise UserError(f"adapter {adapter_dir}: no adapter_config.json there")
+    try:
+        return PeftModel.from_pretrained(model, str(adapter_dir), **kwargs)
+    except Exception as err:  # noqa: BLE001 - garbage config or weights
+        raise UserError(f"adapter {adapter_dir}: cannot load it: {first_line(err)}") from None
 
 
 def torch_dtype(name: str) -> Any:
@@ -113,11 +133,7 @@ def load_for_eval(name_or_path: str, adapter: str | None = None, dtype: str = "f
     tok_source = adapter if adapter and Path(adapter, "tokenizer_config.json").is_file() else resolved
     tokenizer = load_tokenizer(tok_source)
     if adapter is not None:
-        from peft import PeftModel
-
-        if not Path(adapter, "adapter_config.json").is_file():
-            raise UserError(f"adapter {adapter}: no adapter_config.json there")
-        model = PeftModel.from_pretrained(model, adapter, is_trainable=False)
+        model = load_adapter(model, adapter, is_trainable=False)
     model.eval()
     return model, tokenizer
 

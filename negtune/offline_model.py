@@ -134,7 +134,7 @@ def convert(gguf: Path, target: Path) -> Path:
     )
     fresh.eval()
     marker = _source_marker(gguf)
-    with atomic_dir(target) as tmp:
+    with atomic_dir(target, "model") as tmp:
         fresh.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         write_json(tmp / MARKER, marker)

@@ -272,16 +272,13 @@ def render_png(rows: list[Row], path: Path, title: str) -> bool:
 
 def write_report(inputs: list[str], out_dir: str | Path, title: str = "negtune report") -> dict[str, Any]:
     """Read the inputs and write report.md, report.csv and tradeoff.png into ``out_dir``."""
-    from negtune.io import write_text
+    from negtune.io import claim_dir, write_text
 
     files = collect_files(inputs)
     rows = collect_rows(files)
     if not rows:
         raise UserError(f"{', '.join(inputs)}: the results contain no tasks")
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out}: exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_dir(out_dir, "report", "report directory")
     png = out / "tradeoff.png"
     has_png = render_png(rows, png, title)
     md = out / "report.md"

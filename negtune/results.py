@@ -12,6 +12,7 @@ Layout of the JSON (keys sorted when written)::
     {"format": "negtune-results/1",
      "model", "adapter", "checkpoint", "label", "run", "loss", "recipe_hash", "step", "epoch",
      "inputs": [...], "tokenization", "versions": {...},
+     "settings": {"limit", "dtype", "tokenization", "method", "max_length", "sets_sha256"},
      "scoring": {"method", "batch_size", "dtype", "seconds", "n_instances", "n_options", "max_length",
                  "n_truncated"},
      "tasks": {TASK: {VARIANT: {"acc", "acc_tok_mean", "chance", "n"}, ...,
@@ -200,6 +201,42 @@ class ScoringInfo:
             raise _Bad(f"{where}: missing key {err.args[0]!r}") from None
 
 
+@dataclass(frozen=True)
+class EvalSettings:
+    """Everything that changes the numbers (batch size does not: scores are batch-invariant).
+
+    ``negtune eval RUN_DIR`` reuses a results file only when its settings equal the ones
+    asked for now; ``sets_sha256`` covers the evaluated items themselves (task, id, variant,
+    prompt, options, gold), so a ``--limit`` or an edited eval set is a different setting."""
+
+    limit: Optional[int]
+    dtype: str
+    tokenization: str
+    method: str  # as requested ("auto" resolves per architecture; scoring.method says to what)
+    max_length: Optional[int]  # as requested (None: the model's limit); scoring.max_length: effective
+    sets_sha256: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, d: Any, where: str) -> Optional["EvalSettings"]:
+        if d is None:
+            return None
+        d = _map(d, where)
+        try:
+            return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)})
+        except (KeyError, TypeError) as err:
+            raise _Bad(f"{where}: malformed ({err})") from None
+
+    def differences(self, other: Optional["EvalSettings"]) -> list[str]:
+        """Human-readable differences, e.g. ``["limit 2 -> None"]`` (all when ``other`` is None)."""
+        if other is None:
+            return ["not recorded (written by an older negtune)"]
+        return [f"{f.name} {getattr(other, f.name)!r} -> {getattr(self, f.name)!r}" for f in dataclasses.fields(self)
+                if getattr(self, f.name) != getattr(other, f.name)]
+
+
 _DESCRIPTIVE = ("model", "adapter", "checkpoint", "label", "run", "loss", "recipe_hash", "tokenization")
 
 
@@ -221,6 +258,7 @@ class Results:
     inputs: list[str] = field(default_factory=list)  # CSV files read
     tokenization: Optional[str] = None
     scoring: Optional[ScoringInfo] = None
+    settings: Optional[EvalSettings] = None
     versions: dict[str, Optional[str]] = field(default_factory=dict)
 
     @property
@@ -236,6 +274,7 @@ class Results:
         out.update({k: getattr(self, k) for k in _DESCRIPTIVE})
         out.update(step=self.step, epoch=self.epoch, inputs=list(self.inputs), versions=dict(self.versions),
                    scoring=self.scoring.to_json() if self.scoring else None,
+                   settings=self.settings.to_json() if self.settings else None,
                    tasks={name: t.to_json() for name, t in self.tasks.items()}, summary=self.summary.to_json())
         return out
 
@@ -257,6 +296,7 @@ class Results:
                 step=_int(step, "step"), epoch=_num(epoch, "epoch"),
                 inputs=[str(x) for x in d.get("inputs") or []],
                 scoring=ScoringInfo.from_json(d.get("scoring"), "scoring"),
+                settings=EvalSettings.from_json(d.get("settings"), "settings"),
                 versions=dict(d.get("versions") or {}),
             )
         except _Bad as err:

@@ -8,7 +8,8 @@ imports the other's private helpers.
 
 * ``convert(value, type, where, src)`` checks a value against a type hint (``int``, ``float``,
   ``str``, ``bool``, ``Literal``, ``Optional``/``Union``, ``list[...]``, ``dict[str, ...]``,
-  dataclasses) and returns the converted value.
+  dataclasses) and returns the converted value. Numbers must be finite (``.inf``/``.nan``
+  would pass every range check).
 * ``check_range(value, meta, where, src)`` applies ``gt``/``ge``/``lt``/``le`` bounds.
 * ``build_dataclass(cls, raw, where, src)`` builds a dataclass from a mapping: unknown keys,
   missing required keys, wrong types and out-of-range values are each one ``UserError``.
@@ -19,6 +20,7 @@ Standard library only, so validating a recipe stays instant.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, Literal, Union
@@ -99,14 +101,15 @@ def convert(value: Any, tp: Any, where: str, src: str) -> Any:
             return value
         raise bad
     if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # PyYAML reads "1e-3" (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                raise bad from None
-        raise bad
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise bad
+        try:  # PyYAML reads "1e-3" (no dot) as a string
+            number = float(value)
+        except ValueError:
+            raise bad from None
+        if not math.isfinite(number):  # .inf / .nan pass every range check, and poison training
+            raise UserError(f"{src}: {where}: must be a finite number, got {value!r}")
+        return number
     if tp is str:
         if isinstance(value, str):
             return value

@@ -41,6 +41,9 @@ def test_defaults_are_the_papers():
         ({**BASE, "data": {"tasks": ["piqa", "boolq"]}}, "recipes/x.yaml: data.tasks[1]: unknown task 'boolq'"),
         ({**BASE, "eval": {"tasks": ["piqa"], "variants": ["zzz"]}}, "recipes/x.yaml: eval.variants[0]: unknown variant"),
         ({**BASE, "eval": {"files": {"copa": "x.jsonl"}}}, "recipes/x.yaml: eval.files.copa: task is not listed"),
+        ({**BASE, "train": {"lr": float("inf")}}, "recipes/x.yaml: train.lr: must be a finite number, got inf"),
+        ({**BASE, "train": {"max_grad_norm": float("nan")}}, "train.max_grad_norm: must be a finite number"),
+        ({**BASE, "output_dir": ""}, "recipes/x.yaml: output_dir: empty"),
     ],
 )
 def test_bad_values_name_file_and_key(raw, expected):
@@ -91,3 +94,21 @@ def test_validation_imports_nothing_heavy():
            "print(any(m in sys.modules for m in ('torch', 'transformers', 'datasets')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_inf_override_duplicate_keys_alias_bomb_and_binary(tmp_path):
+    assert "train.lr: must be a finite number" in _err(BASE, ["train.lr=.inf"])
+    dup = tmp_path / "dup.yaml"
+    dup.write_text("model:\n  name_or_path: a\ntrain:\n  lr: 1.0e-3\n  lr: 1.0\n")
+    with pytest.raises(UserError, match=r"dup.yaml: line 5: duplicate key 'lr'"):
+        load_recipe(dup)
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x]"] + [
+        f"{n}: &{n} [" + ", ".join(f"*{p}" for _ in range(9)) + "]" for p, n in zip("abcdefg", "bcdefgh")]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(levels) + "\nmodel: {name_or_path: x}\n")  # 9^8 values once expanded
+    with pytest.raises(UserError, match="expands to more than"):
+        load_recipe(bomb)
+    binary = tmp_path / "weights.yaml"
+    binary.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(UserError, match="weights.yaml: not a text file"):
+        load_recipe(binary)

@@ -75,6 +75,9 @@ def load_items(
         first[item.id] = item.where
     if spec.complete_options is not None:
         spec.complete_options(items, seed, spec.name)
+    for item in items:
+        if len(set(item.options)) == 1:  # nothing to rank: every answer would count as the model's pick
+            raise UserError(f"{item.where}: all {len(item.options)} options are identical ({item.options[0]!r})")
     return items, src.fingerprint
 
 
@@ -217,7 +220,7 @@ def write_dataset(
     if sources is None:
         sources = source_fingerprints(recipe.data, recipe.seed)
     data = recipe.data
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, "data") as tmp:
         sha = write_jsonl(Path(tmp) / "instances.jsonl", (inst.to_json() for inst in instances))
         manifest = {
             "format": FORMAT,
@@ -267,6 +270,7 @@ def load_instances(path: str | Path) -> list[Instance]:
 
 def main(argv: list[str] | None = None) -> int:
     from negtune.config import load_recipe
+    from negtune.io import check_output_dir, claim_dir
 
     parser = ArgParser(
         prog="negtune build-data",
@@ -277,8 +281,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="output directory (default: <output_dir>/data)")
     args = parser.parse_intermixed_args(sys.argv[1:] if argv is None else argv)
     recipe = load_recipe(args.recipe, args.overrides)
-    out = Path(args.out) if args.out else Path(recipe.output_dir) / "data"
-    built = build_dataset(recipe.data, recipe.seed)
+    if args.out:
+        out = check_output_dir(args.out, "data", "data directory")
+    else:  # the data directory of the recipe's run
+        out = check_output_dir(recipe.output_dir, "run", "run directory (output_dir)") / "data"
+    built = build_dataset(recipe.data, recipe.seed)  # checked first, written after: a bad input writes nothing
+    if not args.out:
+        claim_dir(recipe.output_dir, "run", "run directory (output_dir)")
     manifest = write_dataset(built.instances, out, recipe, sources=built.sources)
     parts = ", ".join(
         f"{task}: " + "/".join(f"{v} {n}" for v, n in per.items()) for task, per in manifest["counts"].items()

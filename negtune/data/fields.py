@@ -77,16 +77,28 @@ def text_list(row: dict[str, Any], key: str, where: str, sub: Optional[str] = No
     return out
 
 
-def label(row: dict[str, Any], key: str, where: str, n: int, base: int = 0) -> int:
-    """An integer label in ``base .. base+n-1``; returns the 0-based index."""
+class TextRow(dict):
+    """A row whose cells are text whatever the schema says (CSV/TSV files): a label "1" there
+    is the integer 1, while in a typed source (JSON, parquet, the hub) it is a schema error."""
+
+
+def label(row: dict[str, Any], key: str, where: str, n: int, base: int = 0, text_in_schema: bool = False) -> int:
+    """A label in ``base .. base+n-1``; returns the 0-based index.
+
+    The schema's type is enforced: an integer label (``text_in_schema`` False) must be an
+    integer in typed sources ("1" and 1.5 are refused, so a mis-written file is not silently
+    read as another answer); HellaSwag's labels are strings in its schema ("0".."3").
+    """
     value = get_field(row, key, where)
+    text_ok = text_in_schema or isinstance(row, TextRow)
+    expected = "a string label" if text_in_schema else "an integer label"
+    if isinstance(value, bool) or (isinstance(value, str) and not text_ok) \
+            or (isinstance(value, float) and not value.is_integer()) \
+            or (not isinstance(value, (str, int, float))):
+        raise UserError(f"{where}: field {key!r}: expected {expected}, got {value!r}")
     try:
-        if isinstance(value, bool):
-            raise ValueError
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        parsed = int(value) if not isinstance(value, str) else int(value.strip())
-    except (TypeError, ValueError):
+        parsed = int(value.strip()) if isinstance(value, str) else int(value)
+    except ValueError:
         raise UserError(f"{where}: field {key!r}: label {value!r} is not an integer") from None
     if not base <= parsed < base + n:
         raise UserError(f"{where}: field {key!r}: label {parsed} out of range ({base}-{base + n - 1})")

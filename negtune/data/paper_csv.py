@@ -113,6 +113,8 @@ def read_paper_csv(
                 raise UserError(f"{where}: duplicate sample_id {sid!r} (first at row {seen[sid]})")
             seen[sid] = i
             options = _parse_classes(row["classes"], where)
+            if len(set(options)) == 1:
+                raise UserError(f"{where}: all {len(options)} options are identical ({options[0]!r})")
             gold = parse_answer_set(row["answer_index"], len(options), where)
             out.append(
                 Instance(

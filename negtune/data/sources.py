@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
 
+from negtune.data.fields import TextRow
 from negtune.errors import UserError
 from negtune.hub import hub_offline
 
@@ -83,7 +84,7 @@ def _read_delimited(path: Path, text: str, delimiter: str, required: Iterable[st
             if any(v is None for v in row.values()):
                 absent = [k for k, v in row.items() if v is None]
                 raise UserError(f"{path}: row {i}: missing field {absent[0]!r}")
-            yield f"{path}: row {i}", row
+            yield f"{path}: row {i}", TextRow(row)
     except csv.Error as err:
         raise UserError(f"{path}: row {reader.line_num}: malformed CSV ({err})") from None
 

@@ -128,7 +128,7 @@ def _parse_hellaswag(row: dict[str, Any], where: str, index: int) -> Item:
         id=F.row_id(row, "ind", index),
         fields={"ctx": ctx},
         options=tuple(F.fmt_option(e) for e in endings),
-        answer=F.label(row, "label", where, len(endings)),
+        answer=F.label(row, "label", where, len(endings), text_in_schema=True),  # "0".."3" on the hub
         where=where,
     )
 

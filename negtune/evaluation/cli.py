@@ -1,7 +1,7 @@
 """``negtune eval``: rank-classification accuracy on original/negated prompts.
 
     negtune eval --model PATH_OR_ID [--adapter PATH]
-                 (--recipe RECIPE [key=value ...] | --csv [VARIANT=]FILE ...)
+                 (--recipe RECIPE [key=value ...] | --csv [[NAME:]VARIANT=]FILE ...)
                  [--pair-by sample_id|prompt] [--limit N] [--batch-size B] [--dtype D]
                  [--tokenization joint|separate] [--max-length N] [--out results.json] [--scores scores.jsonl]
     negtune eval RUN_DIR [--batch-size B] [--dtype D] [--limit N] [--force]
@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from negtune.config import RESOLVED_HEADER
 from negtune.errors import ArgParser, UserError
+from negtune.io import check_output_file, is_results_json, starts_with
 from negtune.results import Results, format_metric
 
 
@@ -25,8 +27,9 @@ def build_parser() -> ArgParser:
     p.add_argument("--model", help="hub id, local directory or named offline source (smollm2-135m-instruct)")
     p.add_argument("--adapter", help="PEFT adapter directory, applied without merging")
     p.add_argument("--recipe", help="recipe whose eval section names the tasks / CSV sets")
-    p.add_argument("--csv", action="append", default=[], metavar="[VARIANT=]FILE",
-                   help="paper-format CSV; repeatable; variant guessed from 'negation' in the name")
+    p.add_argument("--csv", action="append", default=[], metavar="[[NAME:]VARIANT=]FILE",
+                   help="paper-format CSV; repeatable; variant guessed from 'negation'/'negated' in the name; "
+                        "VARIANT=FILE pairs with the previous --csv, NAME:VARIANT=FILE names the set")
     p.add_argument("--pair-by", choices=["sample_id", "prompt"], default="sample_id",
                    help="match negated to original items by sample_id (default) or by question text")
     p.add_argument("--limit", type=int, help="first N items per task / CSV set")
@@ -124,9 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     batch_size = opts.batch_size or (recipe.eval.batch_size if recipe else 16)
     tokenization = opts.tokenization or (recipe.eval.tokenization if recipe else "joint")
     max_length = opts.max_length or (recipe.model.max_length if recipe else None)
-    for target in (opts.out, opts.scores):
-        if target and Path(target).is_dir():
-            raise UserError(f"{target}: is a directory, expected a file path")
+    # Outputs are checked before minutes of scoring: only negtune's own files are replaced.
+    if opts.out:
+        check_output_file(opts.out, is_results_json, "results file")
+        if recipe is not None:
+            check_output_file(Path(opts.out).with_suffix(".recipe.yaml"), starts_with(RESOLVED_HEADER), "resolved recipe")
+    if opts.scores:
+        check_output_file(opts.scores, starts_with('{"gold": '), "scores file")
 
     from negtune.models import load_for_eval
 

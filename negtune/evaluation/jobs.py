@@ -10,6 +10,7 @@ Why one module: ``negtune eval`` (CLI), the trainer's epoch-end evaluation and
 """
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
@@ -19,9 +20,9 @@ from negtune.data.instances import Instance
 from negtune.errors import UserError
 from negtune.evaluation.metrics import compute_metrics
 from negtune.evaluation.scoring import OptionScore, resolve_method, score_instances
-from negtune.evaluation.sets import build_eval_sets
+from negtune.evaluation.sets import build_eval_sets, sets_digest
 from negtune.evaluation.summaries import write_run_summary
-from negtune.results import Results, ScoringInfo
+from negtune.results import EvalSettings, Results, ScoringInfo
 from negtune.tokenization import effective_max_length
 
 
@@ -57,14 +58,16 @@ def score_rows(instances: Sequence[Instance], scores: Sequence[Sequence[OptionSc
 
 def evaluate_model(model: Any, tokenizer: Any, instances: Sequence[Instance], batch_size: int = 16,
                    tokenization: str = "joint", *, progress: bool = True, method: str = "auto",
-                   max_length: Optional[int] = None, info: Optional[dict[str, Any]] = None,
-                   out: Optional[str | Path] = None, scores_path: Optional[str | Path] = None) -> Results:
+                   max_length: Optional[int] = None, limit: Optional[int] = None,
+                   info: Optional[dict[str, Any]] = None, out: Optional[str | Path] = None,
+                   scores_path: Optional[str | Path] = None) -> Results:
     """Score ``instances`` and return their ``Results``.
 
     ``max_length``: the recipe's ``model.max_length`` (sequences are cut at the smaller of it
     and the model's limit, as in training; None: the model's limit). ``info`` fills the
     descriptive fields (model, adapter, checkpoint, label, run, loss, recipe_hash, step,
-    epoch, inputs). ``out`` / ``scores_path`` are written atomically.
+    epoch, inputs). ``limit`` is recorded in the settings (the caller applied it to
+    ``instances``). ``out`` / ``scores_path`` are written atomically.
     """
     from negtune.io import write_jsonl
 
@@ -74,13 +77,16 @@ def evaluate_model(model: Any, tokenizer: Any, instances: Sequence[Instance], ba
     scores = score_instances(model, tokenizer, instances, batch_size=batch_size, tokenization=tokenization,
                              progress=progress, method=method, max_length=max_length)
     elapsed = time.perf_counter() - start
+    _refuse_non_finite(instances, scores, info or {})
     tasks, summary = compute_metrics(instances, scores)
+    dtype = str(next(model.parameters()).dtype).replace("torch.", "")
     info = dict(info or {})
     info.setdefault("label", info.get("checkpoint") or info.get("model"))
     results = Results(
         tasks=tasks, summary=summary, tokenization=tokenization, versions=versions(),
-        scoring=ScoringInfo(method=resolve_method(model, method), batch_size=batch_size,
-                            dtype=str(next(model.parameters()).dtype).replace("torch.", ""),
+        settings=EvalSettings(limit=limit, dtype=dtype, tokenization=tokenization, method=method,
+                              max_length=max_length, sets_sha256=sets_digest(instances)),
+        scoring=ScoringInfo(method=resolve_method(model, method), batch_size=batch_size, dtype=dtype,
                             seconds=round(elapsed, 3), n_instances=len(instances),
                             n_options=sum(len(i.options) for i in instances),
                             max_length=effective_max_length(model, tokenizer, max_length),
@@ -92,6 +98,18 @@ def evaluate_model(model: Any, tokenizer: Any, instances: Sequence[Instance], ba
     if out is not None:
         results.write(out)
     return results
+
+
+def _refuse_non_finite(instances: Sequence[Instance], scores: Sequence[Sequence[OptionScore]],
+                       info: dict[str, Any]) -> None:
+    """An accuracy computed from NaN log-likelihoods is meaningless (NaN never wins an argmax
+    comparison, so it looks like a confident pick): refuse instead of reporting it."""
+    for inst, opts in zip(instances, scores):
+        for j, s in enumerate(opts):
+            if not math.isfinite(s.loglik):
+                who = info.get("checkpoint") or info.get("adapter") or info.get("model") or "the model"
+                raise UserError(f"{who}: scoring gave a non-finite log-likelihood ({s.loglik}) for {inst.task} item "
+                                f"{inst.source_id} option {j}; its weights are probably NaN/inf; no accuracy reported")
 
 
 def recipe_info(recipe: Any) -> dict[str, Any]:
@@ -115,8 +133,8 @@ def evaluate_recipe_eval(model: Any, tokenizer: Any, recipe: Any, out_dir: str |
     meta.update({"checkpoint": checkpoint or name, "label": name})
     meta.update(info or {})
     return evaluate_model(model, tokenizer, sets, batch_size=recipe.eval.batch_size,
-                          tokenization=recipe.eval.tokenization, progress=progress,
-                          max_length=recipe.model.max_length, info=meta, out=Path(out_dir) / f"{name}.json")
+                          tokenization=recipe.eval.tokenization, progress=progress, max_length=recipe.model.max_length,
+                          limit=recipe.eval.limit, info=meta, out=Path(out_dir) / f"{name}.json")
 
 
 # --------------------------------------------------------------------------- run directories
@@ -133,88 +151,107 @@ def is_done(path: Path) -> bool:
     return True
 
 
+class _RunModels:
+    """The model behind each checkpoint of one run: the base is loaded once, adapter
+    checkpoints are swapped onto it (unmerged), full checkpoints are loaded one at a time."""
+
+    def __init__(self, base_name: str, dtype: str):
+        self.base_name, self.dtype = base_name, dtype
+        self._base: Any = None
+        self._peft: Any = None
+
+    def base(self) -> Any:
+        from negtune.models import load_causal_lm
+
+        if self._base is None:
+            self._base = load_causal_lm(self.base_name, dtype=self.dtype).eval()
+        return self._base
+
+    def adapter(self, name: str, adapter_dir: str) -> Any:
+        from negtune.models import first_line, load_adapter
+
+        if self._peft is None:
+            self._peft = load_adapter(self.base(), adapter_dir, adapter_name=name, is_trainable=False)
+        else:
+            previous = self._peft.active_adapter
+            try:
+                self._peft.load_adapter(adapter_dir, adapter_name=name, is_trainable=False)
+            except Exception as err:  # noqa: BLE001 - a damaged adapter directory
+                raise UserError(f"adapter {adapter_dir}: cannot load it: {first_line(err)}") from None
+            self._peft.set_adapter(name)
+            self._peft.delete_adapter(previous)
+        return self._peft.eval()
+
+    def full(self, model_dir: str) -> Any:
+        from negtune.models import load_causal_lm
+
+        return load_causal_lm(model_dir, dtype=self.dtype).eval()
+
+
 def evaluate_run(run_dir: str | Path, *, batch_size: Optional[int] = None, dtype: Optional[str] = None,
                  limit: Optional[int] = None, progress: bool = True, force: bool = False,
                  log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> dict[str, Any]:
     """Evaluate the base model and every complete checkpoint of a training run.
 
-    Results go to ``RUN_DIR/eval/<base|step-N>.json``; a checkpoint whose results file
-    exists is skipped (so a killed job resumes), unless ``force``. The base model is loaded
-    once; adapter checkpoints are swapped on it; full checkpoints are loaded one at a time.
+    Results go to ``RUN_DIR/eval/<base|step-N>.json``. A checkpoint whose results file exists
+    with the same settings (``EvalSettings``: limit, dtype, tokenization, method, max length,
+    the items themselves) is skipped, so a killed job resumes; one computed with other
+    settings is refused (one line naming the difference) unless ``force`` replaces it. The
+    evaluation holds ``RUN_DIR/eval``'s lock, so two evaluations of one run never both write.
     Returns {"evaluated": [...], "skipped": [...], "summary_csv": path, "summary_md": path}.
     """
     from negtune.config import load_recipe
-    from negtune.models import load_causal_lm, load_tokenizer
+    from negtune.io import claim_dir
+    from negtune.locking import DirLock
+    from negtune.models import load_tokenizer
     from negtune.training.checkpoint import list_checkpoints
     from negtune.training.state import TrainerState
 
     run = Path(run_dir)
-    recipe_path = run / "recipe.resolved.yaml"
     if not run.is_dir():
         raise UserError(f"{run}: no such run directory")
-    if not recipe_path.is_file():
+    if not (run / "recipe.resolved.yaml").is_file():
         raise UserError(f"{run}: not a run directory (no recipe.resolved.yaml)")
-    recipe = load_recipe(recipe_path)
-    eval_dir = run / "eval"
-    checkpoints = [(d.name, d, TrainerState.read(d)) for d in list_checkpoints(run)]
-    todo: list[tuple[str, Optional[Path], Optional[TrainerState]]] = []
-    skipped = []
-    for name, path, state in [("base", None, None)] + checkpoints:
-        if not force and is_done(eval_dir / f"{name}.json"):
-            skipped.append(name)
-        else:
-            todo.append((name, path, state))
-    evaluated: list[str] = []
-    if todo:
+    recipe = load_recipe(run / "recipe.resolved.yaml")
+    eval_dir = claim_dir(run / "eval", "eval", "run's eval directory")
+    with DirLock(eval_dir, "evaluation"):
+        checkpoints = [(d.name, d, TrainerState.read(d)) for d in list_checkpoints(run)]
         instances = build_eval_sets(recipe, limit)
+        limit = limit if limit is not None else recipe.eval.limit
         dtype = dtype or recipe.model.dtype
-        bs = batch_size or recipe.eval.batch_size
+        wanted = EvalSettings(limit=limit, dtype=dtype, tokenization=recipe.eval.tokenization, method="auto",
+                              max_length=recipe.model.max_length, sets_sha256=sets_digest(instances))
+        todo, skipped = [], []
+        for name, path, state in [("base", None, None)] + checkpoints:
+            out = eval_dir / f"{name}.json"
+            if force or not is_done(out):
+                todo.append((name, path, state))
+                continue
+            changed = wanted.differences(Results.read(out).settings)
+            if changed:
+                raise UserError(f"{out}: computed with other settings ({'; '.join(changed)}); pass --force to "
+                                "replace it, or evaluate into another run directory")
+            skipped.append(name)
         # The trainer records the resolved base (a named offline source resolves to a cache dir).
         base_name = checkpoints[0][2].base_model if checkpoints else recipe.model.name_or_path
-        base_info = dict(recipe_info(recipe), run=str(run))
-        tokenizer = load_tokenizer(base_name)
-        base = None
-        peft_model = None
-
-        def get_base() -> Any:
-            nonlocal base
-            if base is None:
-                base = load_causal_lm(base_name, dtype=dtype)
-                base.eval()
-            return base
-
-        for name, path, state in todo:
-            info = dict(base_info, checkpoint=name, label=name, step=state.step if state else None,
-                        epoch=state.epoch if state else None)
-            out = eval_dir / f"{name}.json"
+        models = _RunModels(base_name, dtype)
+        tokenizer = load_tokenizer(base_name) if todo else None
+        for name, path, state in todo:  # the base comes first, before any adapter wraps it
             log(f"eval {run.name}: {name}")
-            if path is None or state is None:  # the base model comes first, before any adapter wraps it
-                info["model"] = base_name
-                evaluate_model(get_base(), tokenizer, instances, bs, recipe.eval.tokenization,
-                               progress=progress, max_length=recipe.model.max_length, info=info, out=out)
+            info = dict(recipe_info(recipe), run=str(run), checkpoint=name, label=name, model=base_name,
+                        step=state.step if state else None, epoch=state.epoch if state else None)
+            if path is None or state is None:
+                model = models.base()
             elif state.kind == "adapter":
-                from peft import PeftModel
-
-                adapter = str(path / "model")
-                info.update(model=base_name, adapter=adapter)
-                if peft_model is None:
-                    peft_model = PeftModel.from_pretrained(get_base(), adapter, adapter_name=name,
-                                                           is_trainable=False)
-                else:
-                    previous = peft_model.active_adapter
-                    peft_model.load_adapter(adapter, adapter_name=name, is_trainable=False)
-                    peft_model.set_adapter(name)
-                    peft_model.delete_adapter(previous)
-                peft_model.eval()
-                evaluate_model(peft_model, tokenizer, instances, bs, recipe.eval.tokenization,
-                               progress=progress, max_length=recipe.model.max_length, info=info, out=out)
+                info["adapter"] = str(path / "model")
+                model = models.adapter(name, info["adapter"])
             else:
                 info["model"] = str(path / "model")
-                full = load_causal_lm(str(path / "model"), dtype=dtype)
-                full.eval()
-                evaluate_model(full, tokenizer, instances, bs, recipe.eval.tokenization,
-                               progress=progress, max_length=recipe.model.max_length, info=info, out=out)
-                del full
-            evaluated.append(name)
-    csv_path, md_path = write_run_summary(run)
-    return {"evaluated": evaluated, "skipped": skipped, "summary_csv": str(csv_path), "summary_md": str(md_path)}
+                model = models.full(info["model"])
+            evaluate_model(model, tokenizer, instances, batch_size or recipe.eval.batch_size,
+                           recipe.eval.tokenization, progress=progress, max_length=recipe.model.max_length,
+                           limit=limit, info=info, out=eval_dir / f"{name}.json")
+            del model
+        csv_path, md_path = write_run_summary(run)
+    return {"evaluated": [name for name, _, _ in todo], "skipped": skipped, "summary_csv": str(csv_path),
+            "summary_md": str(md_path)}

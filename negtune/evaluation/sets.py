@@ -9,9 +9,12 @@ the exporters must evaluate exactly the same instances from the same inputs.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from negtune.data.build import build_eval_instances
 from negtune.data.instances import Instance
@@ -116,25 +119,44 @@ def load_csv_set(name: str, files: dict[str, str], pair_by: str = "sample_id",
     return out
 
 
-def parse_csv_args(specs: Sequence[str], pair_by: str = "sample_id") -> list[tuple[str, dict[str, str], str]]:
-    """``[VARIANT=]FILE`` strings -> [(set name, {variant: file}, pair_by)] in first-seen order."""
+def parse_csv_args(specs: Sequence[str], pair_by: str = "sample_id",
+                   warn: Callable[[str], None] = lambda m: print(f"negtune: note: {m}", file=sys.stderr),
+                   ) -> list[tuple[str, dict[str, str], str]]:
+    """``--csv`` arguments -> [(set name, {variant: file}, pair_by)] in first-seen order.
+
+    Forms: ``FILE`` (variant from the name: "negation"/"negated" -> negated; set = the name
+    without that marker and the size), ``VARIANT=FILE`` (joins the previous argument's set
+    when that set lacks this variant, so ``--csv original=A.csv --csv negated=B.csv`` pair
+    whatever the names; else a set of its own), ``NAME:VARIANT=FILE`` (set NAME). A set with
+    a negated file and no original one gets a one-line note: its paired metrics are absent.
+    """
     sets: dict[str, dict[str, str]] = {}
+    previous: Optional[str] = None
     for spec in specs:
-        variant, sep, path = spec.partition("=")
+        label, sep, path = spec.partition("=")
         if not sep:
-            variant, path = "", spec
-        if not path:
-            raise UserError(f"--csv {spec!r}: expected [VARIANT=]FILE")
+            label, path = "", spec
+        name, _, variant = label.rpartition(":")
+        if not path or (sep and not variant):
+            raise UserError(f"--csv {spec!r}: expected [[NAME:]VARIANT=]FILE")
         if not Path(path).is_file():
             raise UserError(f"{path}: file not found")
+        explicit = bool(variant)
         variant = variant or guess_variant(path)
         if variant not in ("original", "negated", "instruction_free"):
             raise UserError(f"--csv {spec!r}: unknown variant {variant!r} (original, negated, instruction_free)")
-        name = set_name(path)
+        if not name:
+            follows = explicit and previous is not None and variant not in sets[previous]
+            name = previous if follows else set_name(path)
         files = sets.setdefault(name, {})
         if variant in files:
             raise UserError(f"--csv {path}: set {name!r} already has a {variant} file ({files[variant]})")
         files[variant] = path
+        previous = name
+    for name, files in sets.items():
+        if "negated" in files and "original" not in files:
+            warn(f"--csv: set {name!r} has a negated file ({files['negated']}) but no original one, so its paired "
+                 "metrics are not computed; give the pair consecutively or as NAME:original=... NAME:negated=...")
     return [(name, files, pair_by) for name, files in sets.items()]
 
 
@@ -174,3 +196,13 @@ def build_eval_sets(recipe: Any, limit: Optional[int] = None) -> list[Instance]:
     return out
 
 
+
+
+def sets_digest(instances: Sequence[Instance]) -> str:
+    """sha256 of exactly what is evaluated: every instance's task, id, variant, prompt, options
+    and gold set, in order. Two results with the same digest scored the same items."""
+    digest = hashlib.sha256()
+    for i in instances:
+        row = [i.task, i.source_id, i.variant, i.prompt, list(i.options), list(i.gold)]
+        digest.update(json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n")
+    return digest.hexdigest()

@@ -48,6 +48,7 @@ so ``resolve_loss`` (called while validating a recipe) stays fast.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import inspect
 import os
@@ -99,6 +100,7 @@ class LossSpec:
     fn: Callable[..., Any]
     needs: frozenset
     args: dict[str, Any]
+    imported: bool = True  # False: a user loss located but not imported (dry runs; see locate_user_loss)
 
     def __call__(self, model: Any, batch: dict, ctx: LossContext) -> LossOutput:
         out = self.fn(model, batch, ctx, **self.args)
@@ -256,6 +258,38 @@ def _call_signature(fn: Any, where: str) -> tuple[Any, list[inspect.Parameter], 
         if p.kind == p.POSITIONAL_ONLY:
             raise UserError(f"{where}: argument {p.name!r} is positional-only; recipe arguments are passed by name")
     return target, args, any(p.kind == p.VAR_KEYWORD for p in params)
+
+
+def is_user_reference(name: Any) -> bool:
+    """``module.path:function`` or ``file.py:function`` (user code), not a registered name."""
+    return isinstance(name, str) and ":" in name
+
+
+def locate_user_loss(loss_cfg: dict, source: str = "<recipe>") -> LossSpec:
+    """For dry runs: check that a user loss reference points at an existing file or module,
+    WITHOUT running any of its code (importing a module executes its body). Its needs and
+    arguments are checked when training starts; the returned spec cannot be called."""
+    name = loss_cfg["name"]
+    where = f"{source}: loss.name"
+    module_name, _, attr = name.rpartition(":")
+    if not module_name or not attr:
+        raise UserError(f"{where}: {name!r}: expected 'module.path:function'")
+    if module_name.endswith(".py"):
+        if not Path(module_name).is_file():
+            raise UserError(f"{where}: {name!r}: file {module_name} not found")
+    else:
+        search: Optional[list[str]] = [os.getcwd(), *sys.path]
+        for part in module_name.split("."):  # PathFinder finds without executing package bodies
+            found = importlib.machinery.PathFinder.find_spec(part, search)
+            if found is None:
+                raise UserError(f"{where}: cannot find module {module_name!r} (from {os.getcwd()})")
+            search = list(found.submodule_search_locations or [])
+    return LossSpec(name=name, fn=_not_imported, needs=frozenset(), args={k: v for k, v in loss_cfg.items()
+                                                                          if k != "name"}, imported=False)
+
+
+def _not_imported(*_: Any, **__: Any) -> Any:
+    raise RuntimeError("a dry run does not import user loss code")
 
 
 def resolve_loss(loss_cfg: dict, source: str = "<recipe>") -> LossSpec:

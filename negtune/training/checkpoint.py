@@ -6,7 +6,7 @@ Layout of ``RUN_DIR/checkpoints/step-000123/``::
     model/               save_pretrained output: full weights or the PEFT adapter (+ tokenizer)
     optimizer.pt         optimizer state dict
     scheduler.pt         LR scheduler state dict
-    rng_state.pt         [per process: python, numpy, torch RNG states]
+    rng_state.json       [per process: python, numpy, torch RNG states] (JSON: nothing to unpickle)
 
 Why this shape: ``trainer_state.json`` is what ``negtune eval`` reads, ``model/`` loads with
 ``from_pretrained`` (or as an adapter), and the rest is what an exact resume needs. The
@@ -15,6 +15,8 @@ run killed mid-save leaves only a dot-prefixed temp directory that nothing trust
 """
 from __future__ import annotations
 
+import base64
+import json
 import random
 import re
 import shutil
@@ -22,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from negtune.errors import UserError
-from negtune.io import atomic_dir
+from negtune.io import atomic_dir, write_json
 from negtune.training.state import STATE_FILE, TrainerState
 
+RNG_FILE = "rng_state.json"
 _NAME = re.compile(r"^step-(\d+)$")
 
 
@@ -62,48 +65,72 @@ def resolve_resume(run_dir: str | Path, resume: str | None) -> Path | None:
 
 
 def rng_state() -> dict[str, Any]:
+    """This process's Python, NumPy and torch RNG states as plain JSON (no pickle on resume)."""
     import numpy as np
     import torch
 
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    version, words, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"python": [version, list(words), gauss],
+            "numpy": [kind, [int(k) for k in keys], int(pos), int(has_gauss), float(cached)],
+            "torch": base64.b64encode(torch.get_rng_state().numpy().tobytes()).decode("ascii")}
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
     import numpy as np
     import torch
 
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
+    version, words, gauss = state["python"]
+    random.setstate((version, tuple(words), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+    raw = np.frombuffer(base64.b64decode(state["torch"]), dtype=np.uint8).copy()
+    torch.set_rng_state(torch.from_numpy(raw))
 
 
 def save_checkpoint(path: str | Path, *, model: Any, state_dict: dict[str, Any] | None, tokenizer: Any,
                     optimizer_state: dict[str, Any], scheduler_state: dict[str, Any],
                     rng_states: list[dict[str, Any]], trainer_state: TrainerState) -> Path:
-    """Write one checkpoint atomically (call on the main process only)."""
+    """Write one checkpoint atomically (call on the main process only).
+
+    A failed write (disk full, read-only, permission) is one ``UserError``; the temporary
+    directory is removed and the previous complete checkpoints stay as they were."""
     import torch
 
-    with atomic_dir(path) as tmp:
-        model.save_pretrained(tmp / "model", state_dict=state_dict, safe_serialization=True)
-        if tokenizer is not None:
-            tokenizer.save_pretrained(tmp / "model")
-        torch.save(optimizer_state, tmp / "optimizer.pt")
-        torch.save(scheduler_state, tmp / "scheduler.pt")
-        torch.save(rng_states, tmp / "rng_state.pt")
-        trainer_state.write(tmp)  # last: marks the content complete
+    try:
+        with atomic_dir(path, "checkpoint") as tmp:
+            model.save_pretrained(tmp / "model", state_dict=state_dict, safe_serialization=True)
+            if tokenizer is not None:
+                tokenizer.save_pretrained(tmp / "model")
+            torch.save(optimizer_state, tmp / "optimizer.pt")
+            torch.save(scheduler_state, tmp / "scheduler.pt")
+            write_json(tmp / RNG_FILE, rng_states)
+            trainer_state.write(tmp)  # last: marks the content complete
+    except (OSError, RuntimeError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err).splitlines()[0][:160]
+        raise UserError(f"{path}: could not write the checkpoint ({reason}); earlier checkpoints are kept") from None
     return Path(path)
 
 
 def load_training_state(path: str | Path) -> dict[str, Any]:
+    """Optimizer, scheduler and RNG states for an exact resume, loaded without unpickling code:
+    ``torch.load(weights_only=True)`` accepts tensors and plain containers only, and the RNG
+    states are JSON."""
     import torch
 
     p = Path(path)
-    return {
-        "optimizer": torch.load(p / "optimizer.pt", map_location="cpu", weights_only=False),
-        "scheduler": torch.load(p / "scheduler.pt", map_location="cpu", weights_only=False),
-        "rng": torch.load(p / "rng_state.pt", map_location="cpu", weights_only=False),
-        "trainer_state": TrainerState.read(p),
-    }
+    out: dict[str, Any] = {"trainer_state": TrainerState.read(p)}
+    for key, name in (("optimizer", "optimizer.pt"), ("scheduler", "scheduler.pt")):
+        try:
+            out[key] = torch.load(p / name, map_location="cpu", weights_only=True)
+        except Exception as err:  # noqa: BLE001 - any failure means: not a state negtune wrote
+            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:120]
+            raise UserError(f"{p / name}: cannot be loaded for resume ({type(err).__name__}: {first})") from None
+    try:
+        out["rng"] = json.loads((p / RNG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise UserError(f"{p / RNG_FILE}: cannot be loaded for resume ({type(err).__name__})") from None
+    return out
 
 
 def load_model_weights(model: Any, path: str | Path, kind: str) -> None:
@@ -111,10 +138,17 @@ def load_model_weights(model: Any, path: str | Path, kind: str) -> None:
     from safetensors.torch import load_file
 
     model_dir = Path(path) / "model"
+
+    def read(f: Path) -> dict[str, Any]:
+        try:
+            return load_file(str(f))
+        except Exception as err:  # noqa: BLE001 - truncated or garbage file
+            raise UserError(f"{f}: unreadable weights ({type(err).__name__}); the checkpoint is damaged") from None
+
     if kind == "adapter":
         from peft import set_peft_model_state_dict
 
-        result = set_peft_model_state_dict(model, load_file(str(model_dir / "adapter_model.safetensors")))
+        result = set_peft_model_state_dict(model, read(model_dir / "adapter_model.safetensors"))
         unexpected = getattr(result, "unexpected_keys", [])
         if unexpected:
             raise UserError(f"train.resume: {path}: adapter does not match the model ({unexpected[0]} ...)")
@@ -124,7 +158,7 @@ def load_model_weights(model: Any, path: str | Path, kind: str) -> None:
         raise UserError(f"train.resume: {path}: model/ holds no safetensors weights")
     state: dict[str, Any] = {}
     for f in files:
-        state.update(load_file(str(f)))
+        state.update(read(f))
     missing, unexpected = model.load_state_dict(state, strict=False)
     tied = set(getattr(model, "_tied_weights_keys", None) or [])
     missing = [k for k in missing if k not in tied and not k.endswith("lm_head.weight")]

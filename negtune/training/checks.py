@@ -49,14 +49,18 @@ def train_hash(recipe: Recipe) -> str:
 def check_recipe(recipe: Recipe, resume: Optional[str], processes: int, dry_run: bool = False) -> Checked:
     """All checks that can fail on user input, in the order a user would fix them. No weights."""
     from negtune.data.sampler import derive_grad_accum
-    from negtune.losses import check_data_compat, resolve_loss
+    from negtune.io import check_output_dir
+    from negtune.losses import check_data_compat, is_user_reference, locate_user_loss, resolve_loss
     from negtune.models import check_qlora_available, lora_targets, model_type_of
     from negtune.training.checkpoint import list_checkpoints, resolve_resume
     from negtune.training.state import TrainerState
 
     src = recipe.source
-    spec = resolve_loss(recipe.loss, src)
-    check_data_compat(spec, recipe.data, src)
+    if dry_run and is_user_reference(recipe.loss.get("name")):
+        spec = locate_user_loss(recipe.loss, src)  # a dry run runs none of the user's code
+    else:
+        spec = resolve_loss(recipe.loss, src)
+        check_data_compat(spec, recipe.data, src)
     m = recipe.model
     if m.peft == "qlora":
         check_qlora_available()
@@ -71,6 +75,8 @@ def check_recipe(recipe: Recipe, resume: Optional[str], processes: int, dry_run:
         raise UserError(f"{src}: train.trackers: tensorboard is not installed (pip install tensorboard)")
     if "wandb" in t.trackers and importlib.util.find_spec("wandb") is None:
         raise UserError(f"{src}: train.trackers: wandb is not installed (pip install wandb)")
+    if not dry_run:  # before anything is loaded: never write into a user's directory
+        check_output_dir(recipe.output_dir, "run", "run directory (output_dir)")
     resume_from = resolve_resume(recipe.output_dir, resume)
     if resume_from is not None:
         if TrainerState.read(resume_from).recipe_sha256_train != train_hash(recipe):

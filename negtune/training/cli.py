@@ -1,6 +1,10 @@
 """``negtune train`` (and ``negtune/train.py``): check the recipe, then plan or train.
 
-    negtune train RECIPE [key=value ...] [--dry-run] [--resume [PATH]] [--out DIR]
+    negtune train RECIPE [key=value ...] [--dry-run] [--resume | --resume=PATH] [--out DIR]
+
+``--resume`` alone continues from the newest complete checkpoint in the run directory;
+``--resume=PATH`` from a given checkpoint. It never takes the next argument as its value,
+so ``--resume train.lr=5e-3`` is a resume plus an override (overrides may go anywhere).
 
 Exit codes: 0 done; 2 bad input (one line, before any model is loaded); 3 the loss or the
 gradient norm became NaN/inf (one line; the last good checkpoint is kept, the poisoned
@@ -24,10 +28,10 @@ def parse_args(argv: list[str]):
     p.add_argument("recipe", help="recipe YAML (see recipes/)")
     p.add_argument("overrides", nargs="*", help="key.path=value overrides, e.g. train.lr=5e-4")
     p.add_argument("--dry-run", action="store_true", help="validate, resolve data, print the plan; load nothing")
-    p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="PATH",
-                   help="continue from PATH or (no value) the newest checkpoint in output_dir")
+    p.add_argument("--resume", default=None, metavar="PATH",
+                   help="--resume: continue from the newest checkpoint in output_dir; --resume=PATH: from PATH")
     p.add_argument("--out", default=None, metavar="DIR", help="output directory (overrides output_dir)")
-    return p.parse_intermixed_args(argv)
+    return p.parse_intermixed_args(["--resume=auto" if a == "--resume" else a for a in argv])
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -47,12 +51,13 @@ def main(argv: Optional[list[str]] = None) -> int:
     from negtune.training.trainer import Trainer
 
     trainer = Trainer(checked)
-    trainer.setup()
     try:
+        trainer.setup()
         return trainer.train()
     except NonFiniteLoss as err:
-        if trainer.bar is not None:
-            trainer.bar.close()  # the message gets its own line
+        trainer.close()  # the message gets its own line
         print(f"negtune: error: non-finite training: {err}; stopped without saving this state "
               f"(last good checkpoint kept in {trainer.run_dir / 'checkpoints'})", file=sys.stderr)
         return EXIT_NONFINITE
+    finally:
+        trainer.close()

@@ -32,7 +32,8 @@ def print_plan(c: Checked) -> int:
         extra = " 4-bit nf4 (bitsandbytes), double quant, compute dtype " + m.dtype if m.peft == "qlora" else ""
         lines.append(f"peft          {m.peft}: r={m.lora.r} alpha={m.lora.alpha} dropout={m.lora.dropout} "
                      f"targets={','.join(targets)}{extra}")
-    lines.append(f"loss          {c.loss_spec.name} {c.loss_spec.args or ''} needs={sorted(c.loss_spec.needs) or '-'}")
+    needs = (sorted(c.loss_spec.needs) or "-") if c.loss_spec.imported else "? (user code is not imported in a dry run)"
+    lines.append(f"loss          {c.loss_spec.name} {c.loss_spec.args or ''} needs={needs}")
     # data: local tasks are built (and counted); hub tasks are only announced
     local = [task for task in d.tasks if task in d.files]
     hub = [task for task in d.tasks if task not in d.files]

@@ -17,6 +17,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from negtune.errors import UserError
+
 
 class NonFiniteLoss(Exception):
     """The loss or gradient norm was NaN/inf; the run stops without saving that state."""
@@ -29,6 +31,19 @@ class StepResult:
     grad_norm: Optional[float] = None  # before clipping; None when clipping is off
     tokens: float = 0.0  # real (non-pad) tokens in the global batch
     slots: float = 0.0  # token slots incl. padding in the global batch
+
+
+def _call_loss(loss_fn: Callable[..., Any], model: Any, batch: dict, ctx: Any, where: str) -> Any:
+    """A loss that raises (a researcher's own code, often) ends the run with one line naming
+    the loss and the step; the checkpoints saved so far stay as they are."""
+    try:
+        return loss_fn(model, batch, ctx)
+    except UserError:
+        raise
+    except Exception as err:  # noqa: BLE001 - any failure inside the loss function
+        text = (str(err).strip().splitlines() or [""])[0][:200]
+        raise UserError(f"loss {getattr(loss_fn, 'name', loss_fn)} raised {type(err).__name__}: {text} at {where}; "
+                        "checkpoints saved before it are kept") from None
 
 
 def train_step(acc: Any, model: Any, optimizer: Any, scheduler: Any, loss_fn: Callable[..., Any],
@@ -51,7 +66,7 @@ def train_step(acc: Any, model: Any, optimizer: Any, scheduler: Any, loss_fn: Ca
     for a, batch in enumerate(micro_batches):
         last = a == len(micro_batches) - 1
         with contextlib.nullcontext() if last else acc.no_sync(model):
-            out = loss_fn(model, batch, ctx)
+            out = _call_loss(loss_fn, model, batch, ctx, where)
             if out.n_tokens is not None and global_tokens > 0:
                 weight = n_tok[a] / global_tokens
             else:
@@ -72,6 +87,8 @@ def train_step(acc: Any, model: Any, optimizer: Any, scheduler: Any, loss_fn: Ca
         result.grad_norm = float(acc.clip_grad_norm_(model.parameters(), max_grad_norm))
         if not math.isfinite(result.grad_norm):
             raise NonFiniteLoss(f"gradient norm is {result.grad_norm} at {where}")
+    elif not all(bool(torch.isfinite(p.grad).all()) for p in model.parameters() if p.grad is not None):
+        raise NonFiniteLoss(f"a gradient is NaN/inf at {where}")  # clipping is off: check before the update
     optimizer.step()
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)

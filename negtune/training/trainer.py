@@ -21,6 +21,7 @@ import copy
 import json
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Sequence
@@ -28,9 +29,11 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 from negtune.config import recipe_hash, recipe_to_dict, save_resolved
 from negtune.data.instances import Instance
 from negtune.errors import UserError
+from negtune.io import claim_dir
+from negtune.locking import DirLock
 from negtune.training.checks import Checked, train_hash
 from negtune.training.state import DataPosition, TrainerState
-from negtune.training.step import StepResult, train_step
+from negtune.training.step import NonFiniteLoss, StepResult, train_step
 
 
 class Trainer:
@@ -44,6 +47,8 @@ class Trainer:
         self.given_instances = list(instances) if instances is not None else None
         self.saving = save
         self.bar: Any = None
+        self.created_run_dir = False
+        self.lock: Optional[DirLock] = None
 
     # ------------------------------------------------------------------ setup
     def setup(self) -> None:
@@ -71,17 +76,34 @@ class Trainer:
                 self.print(f"warning: the launch config asks for {name}, but accelerate runs it as {self.dist} here "
                            "(FSDP/DeepSpeed need GPUs); training proceeds as plain data parallel")
         torch.manual_seed(r.seed)  # model-side init (LoRA A matrices) is the same on every process
-        self._setup_data()
-        self._setup_model()
-        self._setup_batches()
-        self._setup_optimizer()
-        self.step, self.position = 0, DataPosition(0, 0)
-        if self.c.resume_from is not None:
-            self._resume(self.c.resume_from)
+        writes = self.saving or self.given_instances is None
+        if writes:
+            self._main_first(self._claim_run_dir)
+        try:
+            self._setup_data()
+            self._setup_model()
+            self._setup_batches()
+            self._setup_optimizer()
+            self.step, self.position = 0, DataPosition(0, 0)
+            if self.c.resume_from is not None:
+                self._resume(self.c.resume_from)
+        except UserError:
+            if writes and self.is_main and self.created_run_dir:
+                shutil.rmtree(self.run_dir, ignore_errors=True)  # a bad input leaves nothing behind
+            raise
         if t.trackers:
             config = {k: (v if isinstance(v, (int, float, str, bool)) else json.dumps(v))
                       for k, v in _flatten(recipe_to_dict(r)).items()}
             self.acc.init_trackers("train", config=config)
+
+    def _claim_run_dir(self) -> None:
+        """Make the run directory ours and lock it for this run's life; clear killed saves."""
+        self.created_run_dir = not self.run_dir.exists()
+        claim_dir(self.run_dir, "run", "run directory (output_dir)")
+        self.lock = DirLock(self.run_dir, "training").acquire()
+        for stale in [*self.run_dir.glob(".*.tmp"), *self.run_dir.glob("checkpoints/.*.tmp"),
+                      *self.run_dir.glob("checkpoints/.*.old")]:
+            shutil.rmtree(stale, ignore_errors=True)  # left by a save that was killed: never trusted
 
     def _main_first(self, fn: Callable[[], Any]) -> Any:
         """Run ``fn`` on the main process; others wait and get its result or its UserError."""
@@ -280,6 +302,13 @@ class Trainer:
         return adapter_off
 
     # ------------------------------------------------------------------ logging
+    def close(self) -> None:
+        """Close the progress bar (so an error gets its own line) and release the run's lock."""
+        if self.bar is not None:
+            self.bar.close()
+        if self.lock is not None:
+            self.lock.release()
+
     def print(self, msg: str) -> None:
         if self.is_main:
             from tqdm import tqdm
@@ -317,13 +346,19 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, position: DataPosition) -> Optional[Path]:
-        """Write ``checkpoints/step-N`` (model or adapter, optimizer, scheduler, RNG, state)."""
+        """Write ``checkpoints/step-N`` (model or adapter, optimizer, scheduler, RNG, state).
+
+        Every process checks the trainable weights first (they are the same on every process),
+        so a non-finite model is never saved as a good checkpoint."""
+        import torch
         from accelerate.utils import gather_object
 
         from negtune.training.checkpoint import checkpoint_name, prune, rng_state, save_checkpoint
 
         if not self.saving:
             return None
+        if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters() if p.requires_grad):
+            raise NonFiniteLoss(f"the trainable weights are NaN/inf after step {self.step}; not saving them")
         r = self.recipe
         path = self.run_dir / "checkpoints" / checkpoint_name(self.step)
         rngs = gather_object([rng_state()]) if self.world > 1 else [rng_state()]

@@ -61,6 +61,26 @@ def test_label_out_of_range(tmp_path, capsys):
     assert f"{f}: row 3: field 'label': label 2 out of range (0-1)" in msg
 
 
+@pytest.mark.parametrize("label, expected", [
+    (1.5, "expected an integer label, got 1.5"),  # used to become 1 silently
+    ("1", "expected an integer label, got '1'"),  # a string where the schema says int
+])
+def test_label_of_the_wrong_type(tmp_path, capsys, label, expected):
+    f = jsonl(tmp_path / "p.jsonl", [PIQA_OK, {**PIQA_OK, "label": label}])
+    msg = run_build(tmp_path, capsys, {"tasks": ["piqa"], "files": {"piqa": f}})
+    assert f"{f}: row 2: field 'label': {expected}" in msg
+
+
+def test_all_options_identical(tmp_path, capsys):
+    f = jsonl(tmp_path / "p.jsonl", [PIQA_OK, {**PIQA_OK, "sol1": "same", "sol2": "same"}])
+    msg = run_build(tmp_path, capsys, {"tasks": ["piqa"], "files": {"piqa": f}})
+    assert f"{f}: row 2: all 2 options are identical (' Same')" in msg
+    csv_file = tmp_path / "x_300.csv"
+    csv_file.write_text("sample_id,prompt,classes,answer_index\n0,q,\"[' a', ' a']\",0\n")
+    with pytest.raises(UserError, match=r"x_300.csv: row 1: all 2 options are identical"):
+        read_paper_csv(csv_file)
+
+
 def test_arc_answer_key_out_of_range(tmp_path, capsys):
     f = jsonl(tmp_path / "a.jsonl", [{**ARC_OK, "answerKey": "E"}])
     msg = run_build(tmp_path, capsys, {"tasks": ["arc_easy"], "files": {"arc_easy": f}})

@@ -16,6 +16,7 @@ import pytest
 from negtune.data.build import gold_indices, load_items, make_instances
 from negtune.data.options import passage_words
 from negtune.data.paper_csv import read_paper_csv
+from negtune.data.fields import TextRow
 from negtune.data.instances import Item
 from negtune.data.tasks import get_task, get_variant
 
@@ -116,9 +117,9 @@ def source_row(task: str, body: str, options: tuple[str, ...], answer: int, i: i
             k = max(range(len(parts)), key=lambda j: len(parts[j]))
             a, _, b = parts[k].partition(" ")
             parts[k : k + 1] = [a, b]
-        return {"InputStoryid": f"s{i}", **{f"InputSentence{k + 1}": parts[k] for k in range(4)},
-                "RandomFifthSentenceQuiz1": texts[0], "RandomFifthSentenceQuiz2": texts[1],
-                "AnswerRightEnding": str(answer + 1)}
+        return TextRow({"InputStoryid": f"s{i}", **{f"InputSentence{k + 1}": parts[k] for k in range(4)},
+                        "RandomFifthSentenceQuiz1": texts[0], "RandomFifthSentenceQuiz2": texts[1],
+                        "AnswerRightEnding": str(answer + 1)})  # the official files are CSV: text cells
     if task == "lambada":
         return {"text": f"{body} {lower_first(texts[answer])}", "domain": None}
     if task == "web_questions":

@@ -247,3 +247,110 @@ def yaml_load(p):
     import yaml
 
     return yaml.safe_load(Path(p).read_text())
+
+
+# --------------------------------------------------------------------------- never lose results, never report NaN
+
+
+def _one_line(capsys) -> str:
+    """One error line, no traceback (negtune's own progress lines may precede it)."""
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("negtune: error:")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    return errors[0]
+
+
+def test_nan_loglikelihoods_are_refused(tiny_opt_dir, csvs, tmp_path, capsys):
+    """A model with NaN weights used to score accuracy 1.000 with "loglik": NaN in the scores."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    broken = tmp_path / "nan-model"
+    shutil.copytree(tiny_opt_dir, broken)
+    model = AutoModelForCausalLM.from_pretrained(broken)
+    with torch.no_grad():
+        model.lm_head.weight.fill_(float("nan"))
+    model.save_pretrained(broken)
+    o, n = csvs
+    out, scores = tmp_path / "r.json", tmp_path / "s.jsonl"
+    assert run(["--model", broken, "--csv", o, "--csv", n, "--out", out, "--scores", scores, "--quiet"]) == 2
+    assert "non-finite log-likelihood" in _one_line(capsys)
+    assert not out.exists() and not scores.exists()
+
+
+def test_outputs_are_checked_before_scoring(tiny_opt_dir, csvs, tmp_path, capsys, monkeypatch):
+    import negtune.models
+
+    monkeypatch.setattr(negtune.models, "load_for_eval", lambda *a, **k: pytest.fail("model loaded before check"))
+    o, n = csvs
+    mine = tmp_path / "notes.md"
+    mine.write_text("# mine")
+    for argv in (["--out", mine], ["--scores", mine], ["--out", mine / "r.json"], ["--out", tmp_path]):
+        assert run(["--model", tiny_opt_dir, "--csv", o, "--csv", n, *argv]) == 2
+        _one_line(capsys)
+    assert mine.read_text() == "# mine"
+
+
+def test_explicit_variants_pair_consecutively_or_by_name(tiny_opt_dir, csvs, tmp_path, capsys):
+    """--csv original=A --csv negated=B with different stems used to make two unpaired sets."""
+    import shutil
+
+    o, n = csvs
+    b = tmp_path / "other_name.csv"
+    shutil.copy(n, b)
+    out = tmp_path / "r.json"
+    assert run(["--model", tiny_opt_dir, "--csv", f"original={o}", "--csv", f"negated={b}", "--out", out,
+                "--quiet"]) == 0
+    assert json.loads(out.read_text())["tasks"]["toy_q"]["n_pairs"] == 5
+    assert run(["--model", tiny_opt_dir, "--csv", f"mine:negated={b}", "--csv", f"mine:original={o}", "--out", out,
+                "--quiet"]) == 0
+    assert json.loads(out.read_text())["tasks"]["mine"]["n_pairs"] == 5
+    capsys.readouterr()
+    assert run(["--model", tiny_opt_dir, "--csv", f"negated={b}", "--out", out, "--quiet"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("negtune: note")]
+    assert len(notes) == 1 and "no original one" in notes[0]
+
+
+def test_damaged_model_adapter_and_checkpoint_are_one_line(tiny_opt_dir, csvs, run_dir, tmp_path, capsys):
+    import shutil
+
+    o, n = csvs
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_opt_dir, broken)
+    (broken / "model.safetensors").write_bytes(b"garbage" * 10)
+    assert run(["--model", broken, "--csv", o, "--quiet"]) == 2
+    assert "cannot load weights" in _one_line(capsys)
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text("{not json")
+    assert run(["--model", tiny_opt_dir, "--adapter", adapter, "--csv", o, "--quiet"]) == 2
+    assert "cannot load it" in _one_line(capsys)
+    (run_dir / "checkpoints" / "step-000010" / "model" / "model.safetensors").write_bytes(b"garbage")
+    assert run([run_dir, "--quiet"]) == 2
+    assert "step-000010" in _one_line(capsys)
+
+
+def test_results_are_reused_only_with_the_same_settings(run_dir, capsys):
+    """After `negtune eval RUN_DIR --limit 2`, a run without the limit said "already done"."""
+    assert run([run_dir, "--limit", "2", "--quiet"]) == 0
+    assert json.loads((run_dir / "eval" / "base.json").read_text())["tasks"]["toy"]["n_pairs"] == 2
+    capsys.readouterr()
+    assert run([run_dir, "--quiet"]) == 2
+    err = _one_line(capsys)
+    assert "other settings" in err and "limit 2 -> None" in err and "--force" in err
+    assert run([run_dir, "--quiet", "--force"]) == 0
+    assert json.loads((run_dir / "eval" / "base.json").read_text())["tasks"]["toy"]["n_pairs"] == 5
+    assert run([run_dir, "--quiet"]) == 0  # same settings now: reused
+    assert "already done: base, step-000010, step-000020" in capsys.readouterr().out
+
+
+def test_two_evaluations_of_one_run_never_both_write(run_dir, capsys):
+    from negtune.locking import DirLock
+
+    (run_dir / "eval").mkdir()
+    with DirLock(run_dir / "eval", "evaluation"):
+        assert run([run_dir, "--quiet"]) == 2
+        assert "in use by another negtune process (evaluation" in _one_line(capsys)
+    assert not list((run_dir / "eval").glob("*.json"))

@@ -90,7 +90,7 @@ def test_qlora_without_bitsandbytes(tmp_path, tiny_opt_dir, no_model_loading, ca
 
 def test_resume_dir_not_a_checkpoint_and_process_count(tmp_path, tiny_opt_dir, no_model_loading, capsys, monkeypatch):
     path = _recipe(tmp_path, tiny_opt_dir)
-    assert cli_main(["train", str(path), "--resume", str(tmp_path)]) == 2
+    assert cli_main(["train", str(path), f"--resume={tmp_path}"]) == 2
     assert "not a negtune checkpoint" in _err(capsys)
     # global batch 6 does not divide into 2 per device x 2 processes
     monkeypatch.setenv("WORLD_SIZE", "2")

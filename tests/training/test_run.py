@@ -121,7 +121,7 @@ def test_full_finetune_loss_falls_and_layout(reference):
     assert state["step"] == 16 and state["kind"] == "full" and state["epoch"] == 2.0
     assert state["base_model"] == str(root / "model")
     assert state["data_position"] == {"epoch": 2, "step_in_epoch": 0}
-    for f in ("optimizer.pt", "scheduler.pt", "rng_state.pt", "model/config.json", "model/tokenizer.json"):
+    for f in ("optimizer.pt", "scheduler.pt", "rng_state.json", "model/config.json", "model/tokenizer.json"):
         assert (run_dir / "checkpoints" / "step-000016" / f).exists(), f
     assert (run_dir / "data" / "instances.jsonl").is_file() and (run_dir / "recipe.resolved.yaml").is_file()
     assert list((run_dir / "logs").rglob("events.out.tfevents*")), "no TensorBoard events"
@@ -157,7 +157,7 @@ def test_sigkill_and_resume_is_exact(reference):
     assert "resumed from" in p.stdout and "step-000009" in p.stdout
     assert max_diff(weights(ref_dir / "checkpoints" / "step-000016"), weights(out / "checkpoints" / "step-000016")) < 1e-6
     # an explicit path that is not a checkpoint
-    p = run([PY, str(SCRIPT), str(recipe), "--out", str(out), "--resume", str(out / "data")])
+    p = run([PY, str(SCRIPT), str(recipe), "--out", str(out), f"--resume={out / 'data'}"])
     assert p.returncode == 2 and "not a negtune checkpoint" in p.stderr
 
 
