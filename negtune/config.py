@@ -27,7 +27,7 @@ from negtune.schema import build_dataclass, meta
 
 @dataclass
 class DataConfig:
-    """What the model is trained on. See README "Recipe: data section"."""
+    """What the model is trained on. See docs/data.md."""
 
     tasks: list[str] = field(default_factory=lambda: ["piqa"])
     # Prompt variants to emit per item, e.g. [negated] (the paper's FT) or [original, negated].

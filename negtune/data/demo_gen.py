@@ -9,7 +9,7 @@ the situation the paper studies: the model knows the answer, and the question is
 still picks it when asked for an *incorrect* one.
 
 Categories were chosen by measuring SmolLM2-135M-Instruct's accuracy per category under the
-ARC-Easy original template (see /work/notes/README_E.md); categories it does poorly on were
+ARC-Easy original template; categories it does poorly on were
 dropped as a whole. Individual items are never filtered by the model's answers.
 
 Deterministic: fixed lists, one ``random.Random(seed)`` per category for distractors, option

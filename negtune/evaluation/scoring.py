@@ -33,7 +33,7 @@ from negtune.errors import UserError
 from negtune.tokenization import effective_max_length, encode_pair, truncate_left
 
 METHODS = ("auto", "kv", "batched", "plain")
-# Architectures whose KV-cache path was checked against the plain path (tests/test_eval_scoring.py).
+# Architectures whose KV-cache path was checked against the plain path (tests/evaluation/test_scoring.py).
 KV_VERIFIED = frozenset({"opt", "gpt2", "llama"})
 
 

@@ -1,7 +1,7 @@
 """Uncertainty for the paired metrics: Wilson intervals, (stratified) paired bootstrap,
 paired model comparisons with an exact McNemar test, and mean/std over seeds.
 
-Why this module exists: the per-task numbers in ``negtune.metrics`` are point estimates
+Why this module exists: the per-task numbers in ``negtune.evaluation.metrics`` are point estimates
 on a few hundred items per task, so differences of a few points between models or
 prompts are often noise. Every number a report prints should come with a 95% interval,
 and a claim "model B beats model A" should come from a *paired* comparison on the same
@@ -9,13 +9,13 @@ items, which is far more sensitive than comparing two independent intervals.
 
 Data model. Everything works on boolean arrays aligned per paired item (a "pair" is an
 item present under both the original and the negated prompt, matched by
-``Instance.pair_key``; see ``negtune.metrics``):
+``Instance.pair_key``; see ``negtune.evaluation.metrics``):
 
 * ``original[i]`` -- the model's pick under the original prompt was correct,
 * ``negated[i]``  -- the pick under the negated prompt was correct,
 * ``flipped[i]``  -- the picked option *text* differs between the two prompts.
 
-Metric names follow ``negtune.metrics.summarize``::
+Metric names follow ``negtune.evaluation.metrics.summarize``::
 
     original_acc = mean(original)
     negated_acc  = mean(negated)
@@ -30,7 +30,7 @@ and macro averages run over the tasks where the metric is defined, as in ``summa
 
 Caveat: items present under only one variant cannot be expressed in the paired arrays;
 when a task has such items, the caller must drop them (or pass that variant alone), and
-the accuracy point estimate may then differ slightly from ``negtune.metrics``, which
+the accuracy point estimate may then differ slightly from ``negtune.evaluation.metrics``, which
 uses every item of a variant for ``<variant>.acc``.
 
 Determinism: every random draw comes from a local ``np.random.Generator(PCG64(seed))``;
@@ -430,7 +430,7 @@ def stratified_samples(per_task: Mapping[str, Mapping[str, np.ndarray]], *,
 
 def macro_samples(task_samples: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Macro bootstrap distribution per metric: for each resample, the unweighted mean of
-    the metric over the tasks where it is defined (as ``negtune.metrics.summarize``)::
+    the metric over the tasks where it is defined (as ``negtune.evaluation.metrics.summarize``)::
 
         macro_metric[r] = (1 / |T_metric|) * sum_{t in T_metric} metric_t[r]
     """
