@@ -353,3 +353,13 @@ def test_registry_sources_load_from_the_hub_layout(fake_hub, cache, tmp_path):
         assert (hub.path, hub.name, hub.revision, hub.split_aliases) == (
             rec["path"], rec["name"], rec["revision"], rec["split_aliases"])
         assert hub.expected_rows == hm.REAL[rec["path"]]["splits"]
+
+
+def test_dry_run_names_the_clones_and_the_paper_files(capsys, monkeypatch):
+    monkeypatch.chdir(pathlib.Path(__file__).parents[2])
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert cli.main(["train", "recipes/opt125m.yaml", "--dry-run", "data.hub_mirror=/data/mirror",
+                     "eval.paper_csv_dir=/data/paper_eval", "train.eval_at_epoch_end=true"]) == 0
+    out = capsys.readouterr().out
+    assert "copa: will be read from the clone /data/mirror/aps/super_glue (copa) split train" in out
+    assert "(original, negated, the paper's CSVs in /data/paper_eval)" in out
