@@ -14,7 +14,7 @@ different question or answer is an error naming both rows.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from negtune.data.instances import Item
@@ -35,8 +35,11 @@ class ReadItems:
     merged: int = 0  # rows merged into an earlier row with the same id and content
 
     def copies(self) -> list[Item]:
-        """Fresh items, safe to complete (the memoised ones are shared)."""
-        return [replace(it, fields=dict(it.fields)) for it in self.items]
+        """Items safe to complete: fresh ones for answer-only tasks (option completion writes
+        ``options``/``answer``; the memoised items are shared), the items themselves otherwise."""
+        if get_task(self.task).complete_options is None:
+            return list(self.items)
+        return [Item(it.id, it.fields, it.options, it.answer, it.answers, it.where) for it in self.items]
 
 
 def merge_duplicates(items: list[Item]) -> tuple[list[Item], int]:
