@@ -52,6 +52,18 @@ def complete(task: str, items: list[Item], seed: int, rules: OptionRules) -> Non
         spec.complete_options(items, seed, spec.name, rules)
 
 
+@dataclass
+class _TrainingData:
+    """Where a QA pool's training answers come from when no DataConfig is given."""
+
+    split: str = "train"
+    files: dict[str, Any] = field(default_factory=dict)
+
+
+def _lambada(data: Any) -> Any:
+    return getattr(data, "lambada_distractors", "paper")
+
+
 def load_items(
     task: str,
     split: str,
@@ -63,30 +75,19 @@ def load_items(
 ) -> tuple[list[Item], dict[str, Any]]:
     """All items of ``task`` (in source order, options complete) and the source fingerprint.
 
-    QA distractors come from ``data``'s training answers (a DataConfig; None: the hub's train
-    split), as for a recipe without evaluation sets; ``build_eval_dataset`` also removes the
-    evaluation answers.
+    QA distractors come from the training answers of ``data`` (a DataConfig); without one,
+    training items (``key`` under ``data``) draw from their own split's answers and evaluation
+    items from the hub's train split. No evaluation answers are removed here (no recipe names
+    them): ``build_dataset`` / ``build_eval_dataset`` do that.
     """
     section = key.rsplit(".", 1)[0]
     reader = ItemReader.for_data(data, cache_dir)
     got = reader.read(task, split, files, section)
     items = got.copies()
-    if data is None and get_task(task).answer_pool and section == "data":
-        data = _Train(split, {task: files} if files else {})
+    if data is None and section == "data":
+        data = _TrainingData(split, {task: files} if files else {})
     complete(task, items, seed, reader.option_rules(task, data, (), _lambada(data)))
     return items, got.fingerprint
-
-
-@dataclass
-class _Train:
-    """The training data a QA pool reads when no DataConfig is given."""
-
-    split: str = "train"
-    files: dict[str, Any] = field(default_factory=dict)
-
-
-def _lambada(data: Any) -> Any:
-    return getattr(data, "lambada_distractors", "paper")
 
 
 def select(items: Sequence[Item], cap: Optional[int], seed: int, task: str, salt: str) -> list[Item]:

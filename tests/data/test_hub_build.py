@@ -363,3 +363,14 @@ def test_dry_run_names_the_clones_and_the_paper_files(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "copa: will be read from the clone /data/mirror/aps/super_glue (copa) split train" in out
     assert "(original, negated, the paper's CSVs in /data/paper_eval)" in out
+
+
+def test_resume_hash_ignores_where_data_is_read_from():
+    """A run started with the hub may resume on an air-gapped cluster with a mirror."""
+    from negtune.training.checks import train_hash
+
+    base = {"model": {"name_or_path": "x"}, "data": {"tasks": ["piqa"]}}
+    moved = {"model": {"name_or_path": "x"}, "data": {"tasks": ["piqa"], "hub_mirror": "/m", "cache_dir": "/c"}}
+    assert train_hash(recipe_from_dict(base)) == train_hash(recipe_from_dict(moved))
+    other = {"model": {"name_or_path": "x"}, "data": {"tasks": ["piqa"], "on_overlap": "error"}}
+    assert train_hash(recipe_from_dict(base)) != train_hash(recipe_from_dict(other))
