@@ -187,7 +187,8 @@ def _check_semantics(recipe: Recipe, src: str) -> None:
 def _check_paper_csv_dir(cfg: EvalConfig, src: str) -> None:
     if not cfg.tasks:
         raise UserError(f"{src}: eval.paper_csv_dir: list the tasks to evaluate in eval.tasks")
-    for task in cfg.files:
+    if cfg.files:
+        task = next(iter(cfg.files))
         raise UserError(f"{src}: eval.files.{task}: conflicts with eval.paper_csv_dir (the paper's files are the evaluation set)")
     for i, task in enumerate(cfg.tasks):
         if not get_task(task).paper_files:

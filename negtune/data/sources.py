@@ -171,6 +171,21 @@ def _mirror_cache(repo_dir: Path, cache_dir: Optional[str]) -> tuple[str, str]:
     return str(base / "negtune-mirror" / key), key
 
 
+_LFS_POINTER = b"version https://git-lfs.github.com/spec/"
+
+
+def _lfs_pointer(repo_dir: Path) -> Optional[Path]:
+    """The first data file of a clone that is a git-lfs pointer (a clone made without git-lfs)."""
+    for path in sorted(repo_dir.rglob("*.parquet")):
+        try:
+            with open(path, "rb") as fh:
+                if fh.read(len(_LFS_POINTER)) == _LFS_POINTER:
+                    return path
+        except OSError:
+            continue
+    return None
+
+
 def load_hub(
     path: str,
     name: Optional[str],
@@ -217,6 +232,9 @@ def load_hub(
     except Exception as err:  # noqa: BLE001 - network/offline/not-found all end the same way
         first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
         offline = " (offline mode is on)" if hub_offline() and repo_dir is None else ""
+        pointer = _lfs_pointer(repo_dir) if repo_dir is not None else None
+        if pointer is not None:  # cloned without git-lfs: the data files are 130-byte stubs
+            raise UserError(f"{pointer}: a git-lfs pointer, not data: run `git lfs pull` in {repo_dir}") from None
         kind = "hub mirror" if repo_dir is not None else "hub dataset"
         raise UserError(
             f"{kind} {desc}: could not be loaded{offline}: {type(err).__name__}: {first}; {hint}"

@@ -374,3 +374,15 @@ def test_resume_hash_ignores_where_data_is_read_from():
     assert train_hash(recipe_from_dict(base)) == train_hash(recipe_from_dict(moved))
     other = {"model": {"name_or_path": "x"}, "data": {"tasks": ["piqa"], "on_overlap": "error"}}
     assert train_hash(recipe_from_dict(base)) != train_hash(recipe_from_dict(other))
+
+
+def test_clone_without_git_lfs_is_one_line(cache, tmp_path, capsys):
+    """A clone made without git-lfs holds pointer stubs instead of parquet files."""
+    root = tmp_path / "nolfs"
+    hm.build_repo(root, "allenai/ai2_arc")
+    stub = root / "allenai/ai2_arc/ARC-Easy/train-00000-of-00001.parquet"
+    stub.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:" + "0" * 64 + "\nsize 331910\n")
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(recipe(root, cache, tmp_path, data={"tasks": ["arc_easy"]}, eval_={"tasks": []})))
+    assert run_error(path, tmp_path, capsys) == (
+        f"negtune: error: {stub}: a git-lfs pointer, not data: run `git lfs pull` in {root / 'allenai/ai2_arc'}")
