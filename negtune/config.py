@@ -20,7 +20,7 @@ from typing import Any, Literal, Optional, Union
 
 import yaml
 
-from negtune.data.tasks import check_names  # the registry is standard-library only
+from negtune.data.tasks import check_names, get_task  # the registry is standard-library only
 from negtune.errors import UserError
 from negtune.schema import build_dataclass, meta
 
@@ -46,6 +46,15 @@ class DataConfig:
     files: dict[str, Union[str, list[str]]] = field(default_factory=dict)
     # Where hub data sets are cached (None: the datasets library default).
     cache_dir: Optional[str] = None
+    # Local clones of hub dataset repositories, DIR/<owner>/<name>: load_dataset reads them
+    # instead of the hub (None: $NEGTUNE_HUB_MIRROR if set, else the hub). See negtune.hub.
+    hub_mirror: Optional[str] = None
+    # Training items that an evaluation set of this recipe also holds: "drop" (counted in the
+    # manifest) or "error". See negtune.data.overlap.
+    on_overlap: Literal["drop", "error"] = "drop"
+    # LAMBADA distractors: "paper" (any passage token, punctuation and clitics included: the
+    # paper's rule) or "words" (letters-only words, clitics skipped). See negtune.data.options.
+    lambada_distractors: Literal["paper", "words"] = "paper"
 
 
 @dataclass
@@ -119,6 +128,9 @@ class EvalConfig:
     max_instances: Optional[int] = field(default=None, metadata=meta(gt=0))
     # Paper-format CSV sets.
     csv: list[EvalCsvPair] = field(default_factory=list)
+    # A directory of the paper's released CSVs: each of `tasks` is evaluated on its original and
+    # negated file found there by name (instead of `split`/`files`), as in the paper.
+    paper_csv_dir: Optional[str] = None
     batch_size: int = field(default=16, metadata=meta(gt=0))
     # "joint": option tokens are what prompt+option adds after the prompt (default);
     # "separate": prompt and option encoded separately (the paper's convention).
@@ -162,6 +174,8 @@ def _check_semantics(recipe: Recipe, src: str) -> None:
     loss = recipe.loss
     if not isinstance(loss.get("name"), str) or not loss["name"]:
         raise UserError(f"{src}: loss.name: required, a registered loss or 'module.path:function'")
+    if recipe.eval.paper_csv_dir:
+        _check_paper_csv_dir(recipe.eval, src)
     for i, pair in enumerate(recipe.eval.csv):
         if not pair.files:
             raise UserError(f"{src}: eval.csv[{i}].files: must map a variant to a CSV file")
@@ -170,6 +184,17 @@ def _check_semantics(recipe: Recipe, src: str) -> None:
         raise UserError(
             f"{src}: model.dtype: float16 full fine-tuning is unsupported; use bfloat16 or float32"
         )
+
+
+def _check_paper_csv_dir(cfg: EvalConfig, src: str) -> None:
+    if not cfg.tasks:
+        raise UserError(f"{src}: eval.paper_csv_dir: list the tasks to evaluate in eval.tasks")
+    if cfg.files:
+        task = next(iter(cfg.files))
+        raise UserError(f"{src}: eval.files.{task}: conflicts with eval.paper_csv_dir (the paper's files are the evaluation set)")
+    for i, task in enumerate(cfg.tasks):
+        if not get_task(task).paper_files:
+            raise UserError(f"{src}: eval.tasks[{i}]: task {task!r} has no paper CSV files (eval.paper_csv_dir)")
 
 
 # --------------------------------------------------------------------------- loading

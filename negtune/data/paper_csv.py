@@ -50,6 +50,57 @@ def set_name(path: str | Path) -> str:
     return SIZE_SUFFIX.sub("", NEGATED_MARK.sub("", stem)) or stem
 
 
+def _size(path: Path) -> int:
+    match = SIZE_SUFFIX.search(path.stem)
+    return int(match.group()[1:]) if match else 0
+
+
+def find_paper_files(directory: str | Path, task: str, key: str = "eval.paper_csv_dir") -> tuple[Path, Path]:
+    """The (original, negated) paper CSVs of registry ``task`` in ``directory``.
+
+    The paper's released names (``TaskSpec.paper_files``) first (one of them alone is an error
+    naming the other); otherwise the largest
+    original file whose name maps to the task (``guess_task_from_filename``; the 300/100-item
+    files before the _50 subsets) and the negated file of the same set name and size. A missing
+    file is one line naming the directory and the expected name (never a silent fall-back to a
+    smaller set: the paper's _50 negation files hold other items than their originals).
+    """
+    from negtune.data.tasks import get_task
+
+    d = Path(directory)
+    if not d.is_dir():
+        raise UserError(f"{d}: directory not found (from {key})")
+    spec = get_task(task, where=key)
+    if not spec.paper_csv_prefix:
+        raise UserError(f"{key}: task {task!r} has no paper CSV files (the paper's tasks: "
+                        + ", ".join(t.name for t in TASKS.values() if t.paper_csv_prefix) + ")")
+    released = [d / name for name in spec.paper_files]
+    present = [p.is_file() for p in released]
+    if released and all(present):
+        return released[0], released[1]
+    if any(present):  # half of the released pair: name the other half
+        missing = released[present.index(False)]
+        kind = "original" if missing == released[0] else "negated"
+        raise UserError(f"{d}: no {kind} paper file for task {task!r} (expected {missing.name}; from {key})")
+    found = [p for p in sorted(d.glob("*.csv")) if guess_task_from_filename(p.name) == task]
+    originals = [p for p in found if not NEGATED_MARK.search(p.name)]
+    if not originals:
+        expected = spec.paper_files[0] if spec.paper_files else f"a name starting with {spec.paper_csv_prefix[0]!r}"
+        raise UserError(f"{d}: no original paper file for task {task!r} (expected {expected}; from {key})")
+    sets = sorted({set_name(p) for p in originals})
+    if len(sets) > 1:
+        raise UserError(f"{d}: task {task!r} has several paper sets ({', '.join(sets)}); "
+                        "keep one in the directory, or name the files in eval.csv")
+    original = max(originals, key=lambda p: (_size(p), p.name))
+    partners = [p for p in found if NEGATED_MARK.search(p.name)
+                and set_name(p) == set_name(original) and _size(p) == _size(original)]
+    if not partners:
+        expected = (spec.paper_files[1] if released and original == released[0]
+                    else f"a negated file of set {set_name(original)!r} with {_size(original) or 'no'} size suffix")
+        raise UserError(f"{d}: no negated paper file for task {task!r} (expected {expected}; from {key})")
+    return original, partners[0]
+
+
 def parse_answer_set(text: str, n_options: int, where: str) -> tuple[int, ...]:
     raw = str(text).strip()
     try:

@@ -8,8 +8,8 @@ objects, or JSON lines), ``.csv``, ``.tsv``, ``.parquet``. Rows keep their sourc
 
 Every row carries ``where`` ("path: row N", N counting data rows from 1; for JSON lines the
 line number) so that a bad row is reported by file and row. A fingerprint describes what was
-read (sha256 of each local file, or hub id + config + revision + split + dataset fingerprint)
-and goes into the manifest.
+read (sha256 of each local file, or hub id + config + revision + split + dataset fingerprint,
+plus the clone's path when a hub mirror is used) and goes into the manifest.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from typing import Any, Iterable, Optional
 
 from negtune.data.fields import TextRow
 from negtune.errors import UserError
-from negtune.hub import hub_offline
+from negtune.hub import Mirror, git_head, hub_offline, mirror_repo
 
 LOCAL_EXTENSIONS = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
 
@@ -152,6 +152,41 @@ def _quiet_hub_logs():
             lg.setLevel(level)
 
 
+def _mirror_cache(repo_dir: Path, cache_dir: Optional[str]) -> tuple[str, str]:
+    """A cache directory keyed by the clone's files, and that key.
+
+    Why: ``datasets`` caches a local directory's prepared Arrow files under the directory's
+    *name* and a hash of its README and data-file patterns, not of the files (datasets 5.2),
+    so a ``git pull`` that changes data files but not the card, or a second clone at another
+    revision, would silently read the first copy's cache. Keying the cache by every file's
+    relative path, size and modification time makes a changed clone a new cache entry.
+    """
+    import datasets
+
+    digest = hashlib.sha256(str(repo_dir.resolve()).encode())
+    for path in sorted(p for p in repo_dir.rglob("*") if p.is_file() and ".git" not in p.relative_to(repo_dir).parts):
+        st = path.stat()
+        digest.update(f"{path.relative_to(repo_dir).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    key = digest.hexdigest()[:16]
+    base = Path(cache_dir) if cache_dir else Path(datasets.config.HF_DATASETS_CACHE)
+    return str(base / "negtune-mirror" / key), key
+
+
+_LFS_POINTER = b"version https://git-lfs.github.com/spec/"
+
+
+def _lfs_pointer(repo_dir: Path) -> Optional[Path]:
+    """The first data file of a clone that is a git-lfs pointer (a clone made without git-lfs)."""
+    for path in sorted(repo_dir.rglob("*.parquet")):
+        try:
+            with open(path, "rb") as fh:
+                if fh.read(len(_LFS_POINTER)) == _LFS_POINTER:
+                    return path
+        except OSError:
+            continue
+    return None
+
+
 def load_hub(
     path: str,
     name: Optional[str],
@@ -159,39 +194,75 @@ def load_hub(
     revision: Optional[str] = None,
     cache_dir: Optional[str] = None,
     label: str = "",
+    mirror: Optional[Mirror] = None,
+    expected_rows: Optional[int] = None,
 ) -> SourceRows:
     """``datasets.load_dataset(path, name, split=..., revision=..., cache_dir=...)`` as rows.
 
-    Any failure (no network, offline mode without a cached copy, unknown split) becomes one
-    UserError line that says how to point the task at local files instead.
+    With a ``mirror`` (``negtune.hub.hub_mirror``) the same call runs on the clone
+    ``mirror/<path>`` instead of the hub id (a clone is one revision: ``revision`` is not
+    passed; the clone's checked-out commit is recorded instead). Any failure (no network,
+    offline mode without a cached copy, unknown split, missing clone) becomes one UserError
+    line. ``expected_rows`` is the split size the dataset card states: a different count is
+    one warning line on stderr and ``fingerprint["warning"]`` (an upstream change, or a
+    partial mirror, silently changes the sample otherwise).
     """
-    desc = path + (f" [{name}]" if name else "") + f" split {split!r}" + (f" @ {revision}" if revision else "")
+    source = path
+    repo_dir = None
+    if mirror is not None:
+        repo_dir = mirror_repo(mirror, path)
+        source = str(repo_dir)
+        revision_used = git_head(repo_dir)
+    else:
+        revision_used = revision
+    desc = source + (f" [{name}]" if name else "") + f" split {split!r}" + (f" @ {revision}" if revision and not repo_dir else "")
     hint = f"set data.files.{label} to local files" if label else "use local files"
+    if repo_dir is not None:
+        hint = f"check the clone {repo_dir}"
     try:
         import datasets
     except ImportError:  # pragma: no cover - datasets is a dependency
         raise UserError(f"{desc}: the 'datasets' package is not installed; {hint}") from None
     try:
         with _quiet_hub_logs():
-            ds = datasets.load_dataset(path, name, split=split, revision=revision, cache_dir=cache_dir)
+            if repo_dir is not None:
+                mirror_cache, files_key = _mirror_cache(repo_dir, cache_dir)
+                ds = datasets.load_dataset(str(repo_dir), name, split=split, cache_dir=mirror_cache)
+            else:
+                ds = datasets.load_dataset(path, name, split=split, revision=revision, cache_dir=cache_dir)
     except Exception as err:  # noqa: BLE001 - network/offline/not-found all end the same way
         first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        offline = " (offline mode is on)" if hub_offline() else ""
+        offline = " (offline mode is on)" if hub_offline() and repo_dir is None else ""
+        pointer = _lfs_pointer(repo_dir) if repo_dir is not None else None
+        if pointer is not None:  # cloned without git-lfs: the data files are 130-byte stubs
+            raise UserError(f"{pointer}: a git-lfs pointer, not data: run `git lfs pull` in {repo_dir}") from None
+        kind = "hub mirror" if repo_dir is not None else "hub dataset"
         raise UserError(
-            f"hub dataset {desc}: could not be loaded{offline}: {type(err).__name__}: {first}; {hint}"
+            f"{kind} {desc}: could not be loaded{offline}: {type(err).__name__}: {first}; {hint}"
         ) from None
     if len(ds) == 0:
         raise UserError(f"hub dataset {desc}: no rows (empty split)")
-    where = f"hub:{path}" + (f"/{name}" if name else "") + f"/{split}"
+    where = (source if repo_dir is not None else f"hub:{path}") + (f"/{name}" if name else "") + f"/{split}"
     rows = [(f"{where}: row {i}", row) for i, row in enumerate(ds.to_list(), start=1)]
-    fingerprint = {
+    fingerprint: dict[str, Any] = {
         "kind": "hub",
         "id": path,
         "config": name,
-        "revision": revision,
+        "revision": revision_used,
         "split": split,
         "fingerprint": getattr(ds, "_fingerprint", None),
         "rows": len(rows),
     }
+    if repo_dir is not None:
+        fingerprint["mirror"] = str(repo_dir)
+        fingerprint["mirror_files"] = files_key
+    if expected_rows is not None:
+        fingerprint["expected_rows"] = expected_rows
+        if expected_rows != len(rows):
+            fingerprint["warning"] = (
+                f"{desc}: {len(rows)} rows, but its dataset card states {expected_rows} "
+                "(changed upstream, or a partial copy): the sample differs from the registry's"
+            )
+            print(f"negtune: warning: {fingerprint['warning']}", file=sys.stderr)
     print(f"negtune: loaded {len(rows)} rows from {desc}", file=sys.stderr)
     return SourceRows(rows=rows, fingerprint=fingerprint)

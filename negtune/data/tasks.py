@@ -10,19 +10,25 @@ way lm-evaluation-harness keeps a task in one YAML file). An entry names
 * ``variants``: its prompt templates (``negtune.data.variants``): original, negated,
   instruction-free;
 * ``complete_options``: for sources that give answers rather than options (LAMBADA, the QA
-  tasks), the seeded rule that adds distractors (``negtune.data.options``).
+  tasks), the seeded rule that adds distractors (``negtune.data.options``); ``answer_pool``
+  says the rule draws from the training answers minus the evaluation answers (the paper's
+  QA rule), which the builder then computes;
+* ``paper_files``: the names of the paper's released evaluation CSVs (original, negated),
+  which ``eval.paper_csv_dir`` looks for.
+
+Hub sources record the split sizes their dataset cards state (a build warns when a split it
+reads has another size) and the splits whose labels are hidden (never read as gold).
 
 The builder (``negtune.data.build``) calls these hooks and never branches on a task's name.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from negtune.data import fields as F
+from negtune.data import parsers as P
 from negtune.data.instances import Item
-from negtune.data.options import complete_lambada, complete_qa
+from negtune.data.options import OptionRules, complete_lambada, complete_qa
 from negtune.data.variants import Variant, prompt_variants
 from negtune.errors import UserError
 
@@ -33,16 +39,20 @@ class HubSource:
 
     path: str
     name: Optional[str] = None  # config
-    revision: Optional[str] = None
+    revision: Optional[str] = None  # None: the main branch
     # Requested split -> hub split, for tasks whose hub copy lacks a split (documented per task).
     split_aliases: dict[str, str] = field(default_factory=dict)
+    # Hub split -> row count its dataset card states; a build that reads another count warns.
+    expected_rows: dict[str, int] = field(default_factory=dict)
+    # Hub splits whose labels are hidden (-1, "", "<unk>"): refused, never read as gold.
+    unlabelled_splits: tuple[str, ...] = ()
 
     def split_for(self, split: str) -> str:
         return self.split_aliases.get(split, split)
 
 
 Parser = Callable[[dict[str, Any], str, int], Item]
-Completer = Callable[[list[Item], int, str], None]
+Completer = Callable[[list[Item], int, str, OptionRules], None]
 
 
 @dataclass(frozen=True)
@@ -58,146 +68,10 @@ class TaskSpec:
     complete_options: Optional[Completer] = None  # adds options to items that only have answers
     n_options: Optional[int] = None  # fixed option count, None: varies by row
     paper_csv_prefix: tuple[str, ...] = ()  # file-name prefixes of the paper's CSVs
-
-
-# --------------------------------------------------------------------------- parsers
-
-
-def _parse_piqa(row: dict[str, Any], where: str, index: int) -> Item:
-    opts = (F.text(row, "sol1", where), F.text(row, "sol2", where))
-    return Item(
-        id=F.row_id(row, None, index),
-        fields={"goal": F.text(row, "goal", where)},
-        options=tuple(F.fmt_option(o) for o in opts),
-        answer=F.label(row, "label", where, 2),
-        where=where,
-    )
-
-
-def _parse_arc(row: dict[str, Any], where: str, index: int) -> Item:
-    choices = F.structured(F.get_field(row, "choices", where), "choices", where)
-    texts = F.text_list({"choices": choices}, "choices", where, sub="text")
-    labels = F.text_list({"choices": choices}, "choices", where, sub="label")
-    if len(labels) != len(texts):
-        raise UserError(f"{where}: field 'choices': {len(texts)} texts but {len(labels)} labels")
-    if len(texts) < 2:
-        raise UserError(f"{where}: field 'choices': needs at least 2 options")
-    key = F.text(row, "answerKey", where)
-    if key not in labels:
-        raise UserError(
-            f"{where}: field 'answerKey': label {key!r} out of range (choices {', '.join(labels)})"
-        )
-    return Item(
-        id=F.row_id(row, "id", index),
-        fields={"question": F.text(row, "question", where)},
-        options=tuple(F.fmt_option(t) for t in texts),
-        answer=labels.index(key),
-        where=where,
-    )
-
-
-_COPA_CONNECTOR = {"cause": "because", "effect": "so"}
-
-
-def _parse_copa(row: dict[str, Any], where: str, index: int) -> Item:
-    question = F.text(row, "question", where)
-    if question not in _COPA_CONNECTOR:
-        raise UserError(f"{where}: field 'question': expected 'cause' or 'effect', got {question!r}")
-    opts = (F.text(row, "choice1", where), F.text(row, "choice2", where))
-    return Item(
-        id=F.row_id(row, "idx", index),
-        fields={"premise": F.text(row, "premise", where), "connector": _COPA_CONNECTOR[question]},
-        options=tuple(F.fmt_option(o) for o in opts),
-        answer=F.label(row, "label", where, 2),
-        where=where,
-    )
-
-
-def _parse_hellaswag(row: dict[str, Any], where: str, index: int) -> Item:
-    # The paper's prompts show the raw ``ctx`` (= ctx_a + " " + ctx_b, ctx_b kept lower-case).
-    if row.get("ctx") not in (None, ""):
-        ctx = F.text(row, "ctx", where)
-    else:
-        ctx_a = F.text(row, "ctx_a", where)
-        ctx_b = F.text(row, "ctx_b", where, allow_empty=True) if "ctx_b" in row else ""
-        ctx = f"{ctx_a} {ctx_b}".strip()
-    endings = F.text_list(row, "endings", where)
-    if len(endings) < 2:
-        raise UserError(f"{where}: field 'endings': needs at least 2 endings")
-    return Item(
-        id=F.row_id(row, "ind", index),
-        fields={"ctx": ctx},
-        options=tuple(F.fmt_option(e) for e in endings),
-        answer=F.label(row, "label", where, len(endings), text_in_schema=True),  # "0".."3" on the hub
-        where=where,
-    )
-
-
-def _parse_story_cloze(row: dict[str, Any], where: str, index: int) -> Item:
-    story = " ".join(F.text(row, f"InputSentence{i}", where) for i in range(1, 5))
-    opts = (F.text(row, "RandomFifthSentenceQuiz1", where), F.text(row, "RandomFifthSentenceQuiz2", where))
-    return Item(
-        id=F.row_id(row, "InputStoryid", index),
-        fields={"story": story},
-        options=tuple(F.fmt_option(o) for o in opts),
-        answer=F.label(row, "AnswerRightEnding", where, 2, base=1),
-        where=where,
-    )
-
-
-_LAST_WORD = re.compile(r"^(.*\S)\s+(\S+)\s*$", re.DOTALL)
-
-
-def _parse_lambada(row: dict[str, Any], where: str, index: int) -> Item:
-    text = F.text(row, "text", where)
-    match = _LAST_WORD.match(text)
-    if not match:
-        raise UserError(f"{where}: field 'text': needs a passage followed by a final word")
-    return Item(
-        id=F.row_id(row, None, index),
-        fields={"context": match.group(1)},
-        answers=(match.group(2),),
-        where=where,
-    )
-
-
-def _question_with_answer_list(answers_field: str) -> Callable[[dict[str, Any], str, int], Item]:
-    """Parser for QA sources whose rows are {question, <answers_field>: [str, ...]}."""
-
-    def parse(row: dict[str, Any], where: str, index: int) -> Item:
-        return Item(
-            id=F.row_id(row, None, index),
-            fields={"question": F.text(row, "question", where)},
-            answers=tuple(F.text_list(row, answers_field, where)),
-            where=where,
-        )
-
-    return parse
-
-
-_parse_web_questions = _question_with_answer_list("answers")
-_parse_nq_open = _question_with_answer_list("answer")
-
-
-def _parse_trivia_qa(row: dict[str, Any], where: str, index: int) -> Item:
-    answer = F.structured(F.get_field(row, "answer", where), "answer", where)
-    if not isinstance(answer, dict) or not isinstance(answer.get("value"), str) or not answer["value"].strip():
-        raise UserError(f"{where}: field 'answer': expected a mapping with a non-empty 'value'")
-    aliases = [answer["value"].strip()]
-    for key in ("aliases", "normalized_aliases", "normalized_value"):
-        extra = answer.get(key)
-        if hasattr(extra, "tolist"):
-            extra = extra.tolist()
-        if isinstance(extra, str):
-            extra = [extra]
-        if isinstance(extra, (list, tuple)):
-            aliases += [a.strip() for a in extra if isinstance(a, str) and a.strip()]
-    return Item(
-        id=F.row_id(row, "question_id", index),
-        fields={"question": F.text(row, "question", where)},
-        answers=tuple(aliases),
-        where=where,
-    )
+    paper_files: tuple[str, ...] = ()  # the paper's released (original, negated) CSV names
+    # complete_options draws distractors from the training answers minus every evaluation
+    # answer (the paper's QA rule); the builder computes that pool (negtune.data.reader).
+    answer_pool: bool = False
 
 
 # --------------------------------------------------------------------------- registry
@@ -217,67 +91,84 @@ TASKS: dict[str, TaskSpec] = {
             name="piqa",
             title="PIQA",
             fields=("goal", "sol1", "sol2", "label"),
-            parse=_parse_piqa,
+            parse=P.parse_piqa,
             variants=prompt_variants(
                 "Generate the correct solution to accomplish the following goal: {goal}",
                 "Generate the incorrect solution to accomplish the following goal: {goal}",
                 "{goal}",
             ),
-            hub=HubSource("baber/piqa"),
+            # baber/piqa: parquet copy of ybisk/piqa (whose main branch is a loading script);
+            # no README, so config "default" and split names from piqa_<split>.parquet.
+            hub=HubSource("baber/piqa", expected_rows={"train": 16113, "validation": 1838, "test": 3084},
+                          unlabelled_splits=("test",)),
             schema_doc="goal, sol1, sol2, label (0/1)",
             negated_rule=_TWO_WAY,
             n_options=2,
             paper_csv_prefix=("piqa",),
+            paper_files=("piqa_generate_300.csv", "piqa_generate_negation_300.csv"),
         ),
         TaskSpec(
             name="arc_easy",
             title="ARC-Easy",
             fields=("id", "question", "choices", "answerKey"),
-            parse=_parse_arc,
+            parse=P.parse_arc,
             variants=_ARC_VARIANTS,
-            hub=HubSource("allenai/ai2_arc", "ARC-Easy"),
+            hub=HubSource("allenai/ai2_arc", "ARC-Easy",
+                          expected_rows={"train": 2251, "validation": 570, "test": 2376}),
             schema_doc="id, question, choices{text[], label[]}, answerKey",
             negated_rule=_ALL_WRONG,
             paper_csv_prefix=("ai2_arc",),
+            paper_files=("ai2_arc_q_a_300.csv", "ai2_arc_q_a_negation_300.csv"),
         ),
         TaskSpec(
             name="copa",
             title="COPA",
             fields=("premise", "choice1", "choice2", "question", "label"),
-            parse=_parse_copa,
+            parse=P.parse_copa,
             variants=prompt_variants(
                 "Complete the sentence with the appropriate ending. {premise}  {connector}...",
                 "Complete the sentence with an inappropriate ending. {premise}  {connector}...",
                 "{premise}  {connector}...",
             ),
-            hub=HubSource("aps/super_glue", "copa", revision="refs/convert/parquet"),
+            # Main branch, no revision pin: main holds copa/<split>-00000-of-00001.parquet and a
+            # README `configs:` list naming "copa". The earlier pin, refs/convert/parquet, has
+            # copa/<split>/0000.parquet and no `configs:` list, so datasets >= 4 sees only a
+            # "default" config there and load_dataset(..., "copa") fails with "BuilderConfig
+            # 'copa' not found" (tests/data/test_hub_mirror_layout.py reproduces both layouts).
+            hub=HubSource("aps/super_glue", "copa", expected_rows={"train": 400, "validation": 100, "test": 500},
+                          unlabelled_splits=("test",)),
             schema_doc="premise, choice1, choice2, question (cause/effect), idx, label (0/1)",
             negated_rule=_TWO_WAY,
             n_options=2,
             paper_csv_prefix=("super_glue", "copa"),
+            paper_files=("super_glue_generate_100.csv", "super_glue_generate_negation_100.csv"),
         ),
         TaskSpec(
             name="hellaswag",
             title="HellaSwag",
             fields=("endings", "label"),
-            parse=_parse_hellaswag,
+            parse=P.parse_hellaswag,
             variants=prompt_variants(
                 "Complete the sentence with an appropriate ending: {ctx}",
                 "Complete the sentence with an inappropriate ending: {ctx}",
                 "{ctx}",
             ),
-            hub=HubSource("Rowan/hellaswag"),
+            # Main is parquet (data/<split>-*.parquet); any pin before that conversion is a
+            # loading script, which datasets >= 4 refuses. Labels are strings ("" in test).
+            hub=HubSource("Rowan/hellaswag", expected_rows={"train": 39905, "validation": 10042, "test": 10003},
+                          unlabelled_splits=("test",)),
             schema_doc="ind, ctx (or ctx_a + ctx_b), endings[4], label",
             negated_rule=_ALL_WRONG,
             n_options=4,
             paper_csv_prefix=("hellaswag",),
+            paper_files=("hellaswag_Open-ended_completion_300.csv", "hellaswag_Open-ended_completion_negation_300.csv"),
         ),
         TaskSpec(
             name="story_cloze",
             title="StoryCloze 2016",
             fields=tuple(f"InputSentence{i}" for i in range(1, 5))
             + ("RandomFifthSentenceQuiz1", "RandomFifthSentenceQuiz2", "AnswerRightEnding"),
-            parse=_parse_story_cloze,
+            parse=P.parse_story_cloze,
             variants=prompt_variants(
                 "Generate a natural ending for the following story: {story}",
                 "Generate an unnatural ending for the following story: {story}",
@@ -291,12 +182,13 @@ TASKS: dict[str, TaskSpec] = {
             negated_rule=_TWO_WAY,
             n_options=2,
             paper_csv_prefix=("story_cloze",),
+            paper_files=("story_cloze_Generate_Ending_300.csv", "story_cloze_Generate_Ending_Negation_300.csv"),
         ),
         TaskSpec(
             name="lambada",
             title="LAMBADA",
             fields=("text",),
-            parse=_parse_lambada,
+            parse=P.parse_lambada,
             variants=prompt_variants(
                 "Please generate a natural ending following the given chunk of text.\n\n{context}",
                 "Please generate an unnatural ending following the given chunk of text.\n\n{context}",
@@ -306,17 +198,19 @@ TASKS: dict[str, TaskSpec] = {
             # cimec/lambada is the original (tokenised, lower-cased) LAMBADA the paper's prompts
             # show. Its "train" split holds whole novels, not passages, so training reads the
             # validation passages and evaluation reads the test passages.
-            hub=HubSource("cimec/lambada", split_aliases={"train": "validation", "validation": "test"}),
+            hub=HubSource("cimec/lambada", "plain_text", split_aliases={"train": "validation", "validation": "test"},
+                          expected_rows={"train": 2662, "validation": 4869, "test": 5153}),
             schema_doc="text (passage; its last word is the target)",
             negated_rule=_ALL_WRONG,
             n_options=4,
             paper_csv_prefix=("lambada",),
+            paper_files=("lambada_please_next_word_300.csv", "lambada_please_next_word_negation_300.csv"),
         ),
         TaskSpec(
             name="web_questions",
             title="WebQuestions",
             fields=("question", "answers"),
-            parse=_parse_web_questions,
+            parse=P.parse_web_questions,
             variants=prompt_variants(
                 'Give me a possible correct answer to the question "{question}"',
                 'Give me a possible incorrect answer to the question "{question}"',
@@ -324,17 +218,20 @@ TASKS: dict[str, TaskSpec] = {
             ),
             complete_options=complete_qa,
             # No validation split on the hub: evaluation reads "test".
-            hub=HubSource("stanfordnlp/web_questions", split_aliases={"validation": "test"}),
+            hub=HubSource("stanfordnlp/web_questions", split_aliases={"validation": "test"},
+                          expected_rows={"train": 3778, "test": 2032}),
             schema_doc="url, question, answers[]",
             negated_rule=_TWO_WAY + " (the sampled distractor)",
             n_options=2,
             paper_csv_prefix=("webqa", "web_questions"),
+            paper_files=("webqa_correct_answer_300.csv", "webqa_correct_answer_negation_300.csv"),
+            answer_pool=True,
         ),
         TaskSpec(
             name="nq_open",
             title="Natural Questions (open)",
             fields=("question", "answer"),
-            parse=_parse_nq_open,
+            parse=P.parse_nq_open,
             variants=prompt_variants(
                 "The goal is to predict a correct English answer string for an input English question.\n"
                 "Question: {question}\nAnswer:",
@@ -343,34 +240,44 @@ TASKS: dict[str, TaskSpec] = {
                 "Question: {question}\nAnswer:",
             ),
             complete_options=complete_qa,
-            hub=HubSource("google-research-datasets/nq_open"),
+            hub=HubSource("google-research-datasets/nq_open", "nq_open",
+                          expected_rows={"train": 87925, "validation": 3610}),
             schema_doc="question, answer[]",
             negated_rule=_TWO_WAY + " (the sampled distractor)",
             n_options=2,
             paper_csv_prefix=("nq",),
+            paper_files=("nq_correct_answer_300.csv", "nq_correct_answer_negation_300.csv"),
+            answer_pool=True,
         ),
         TaskSpec(
             name="trivia_qa",
             title="TriviaQA",
             fields=("question", "answer"),
-            parse=_parse_trivia_qa,
+            parse=P.parse_trivia_qa,
             variants=prompt_variants(
                 "What is a correct answer to the following question?\nQuestion: {question}\nAnswer:",
                 "What is an incorrect answer to the following question?\nQuestion: {question}\nAnswer:",
                 "Question: {question}\nAnswer:",
             ),
             complete_options=complete_qa,
-            hub=HubSource("mandarjoshi/trivia_qa", "rc.nocontext"),
+            # rc.nocontext = the rc.web rows (76,496 train) + the rc.wikipedia rows (61,888):
+            # a question in both files is two rows with one question_id; the builder merges
+            # them (87,622 distinct questions in unfiltered.nocontext). Test answers are "<unk>".
+            hub=HubSource("mandarjoshi/trivia_qa", "rc.nocontext",
+                          expected_rows={"train": 138384, "validation": 17944, "test": 17210},
+                          unlabelled_splits=("test",)),
             schema_doc="question_id, question, answer{value, aliases[], normalized_aliases[]}",
             negated_rule=_TWO_WAY + " (the sampled distractor)",
             n_options=2,
             paper_csv_prefix=("triviaqa", "trivia_qa"),
+            paper_files=("triviaqa_correct_answer_300.csv", "triviaqa_correct_answer_negation_300.csv"),
+            answer_pool=True,
         ),
         TaskSpec(
             name="demo",
             title="demo (ARC schema, local files only)",
             fields=("id", "question", "choices", "answerKey"),
-            parse=_parse_arc,
+            parse=P.parse_arc,
             variants=dict(_ARC_VARIANTS),
             hub=None,
             schema_doc="id, question, choices{text[], label[]}, answerKey (ai2_arc schema)",

@@ -5,7 +5,8 @@ the exporters must evaluate exactly the same instances from the same inputs.
 
 * ``load_csv_set(name, files, pair_by, limit)``: one paper set, its variants paired item by item.
 * ``parse_csv_args(specs)``: ``--csv [VARIANT=]FILE`` arguments -> sets.
-* ``build_eval_sets(recipe, limit)``: registry tasks (the recipe's ``eval`` section) + CSV sets.
+* ``build_eval_sets(recipe, limit)``: registry tasks (the recipe's ``eval`` section: built from
+  their split, or the paper's files under ``eval.paper_csv_dir``) + CSV sets.
 """
 from __future__ import annotations
 
@@ -181,8 +182,12 @@ def build_eval_sets(recipe: Any, limit: Optional[int] = None) -> list[Instance]:
     cfg = recipe.eval
     limit = limit if limit is not None else cfg.limit
     out: list[Instance] = []
-    if cfg.tasks:
-        out += _limit_per_task(list(build_eval_instances(cfg, recipe.seed, recipe.data.cache_dir)), limit)
+    if cfg.tasks and getattr(cfg, "paper_csv_dir", None):  # the paper's own files (evaluation.paper_sets)
+        from negtune.evaluation.paper_sets import paper_eval_sets
+
+        out += paper_eval_sets(cfg, recipe.seed, limit)
+    elif cfg.tasks:
+        out += _limit_per_task(list(build_eval_instances(cfg, recipe.seed, recipe.data.cache_dir, recipe.data)), limit)
     names = set(i.task for i in out)
     for k, pair in enumerate(cfg.csv):
         files = dict(pair.files)

@@ -40,7 +40,10 @@ def world_size_from_env() -> int:
 def train_hash(recipe: Recipe) -> str:
     """Hash of the settings a resumed run must share with the original (not epochs/logging)."""
     d = recipe_to_dict(recipe)
-    keep = {"seed": d["seed"], "data": d["data"], "model": d["model"], "loss": d["loss"],
+    # Where data sets are read from is not what is trained on (a resumed run reuses RUN_DIR/data):
+    # a run started with the hub may resume on an air-gapped cluster with data.hub_mirror.
+    data = {k: v for k, v in d["data"].items() if k not in ("cache_dir", "hub_mirror")}
+    keep = {"seed": d["seed"], "data": data, "model": d["model"], "loss": d["loss"],
             "train": {k: d["train"][k] for k in ("lr", "scheduler", "warmup_steps", "optimizer", "weight_decay",
                                                   "max_grad_norm", "group_by_length", "per_device_batch_size")}}
     return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()

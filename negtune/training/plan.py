@@ -8,11 +8,13 @@ only announced (their size is bounded by ``data.max_instances``). No weights are
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from negtune.config import recipe_hash
 from negtune.data.build import build_instances
 from negtune.data.tasks import get_task
 from negtune.errors import UserError
+from negtune.hub import hub_mirror
 from negtune.models import LORA_TARGETS
 from negtune.training.checks import Checked
 
@@ -47,6 +49,7 @@ def print_plan(c: Checked) -> int:
         n_rows += _rows_for(instances, c.loss_spec.needs)
         lines.append(f"data (local)  {len(instances)} instances: " + ", ".join(f"{k}={v}" for k, v in sorted(by.items())))
     estimated = False
+    mirror = hub_mirror(d.hub_mirror)
     for task in hub:
         spec = get_task(task)
         if spec.hub is None:
@@ -55,8 +58,10 @@ def print_plan(c: Checked) -> int:
         per = (d.max_instances or 0) * (len(d.variants) if "paired" not in c.loss_spec.needs else 1)
         n_rows += per
         estimated = True
-        lines.append(f"data (hub)    {task}: will be fetched from {hub_id} split {spec.hub.split_for(d.split)}"
-                     f"; at most {per if d.max_instances else '?'} rows (data.max_instances cap)")
+        where = f"the clone {Path(mirror.path) / spec.hub.path}" + (f" ({spec.hub.name})" if spec.hub.name else "") if mirror else hub_id
+        lines.append(f"data (hub)    {task}: will be {'read' if mirror else 'fetched'} from {where} split "
+                     f"{spec.hub.split_for(d.split)}; at most {per if d.max_instances else '?'} rows "
+                     f"(data.max_instances cap)")
     g = t.per_device_batch_size * c.processes * c.grad_accum
     steps_per_epoch = n_rows // g
     total = steps_per_epoch * t.epochs
@@ -71,8 +76,9 @@ def print_plan(c: Checked) -> int:
                  + (f" (max_steps {t.max_steps})" if t.max_steps else "") + est)
     saves = f"every {t.save_every_steps} steps and " if t.save_every_steps else ""
     lines.append(f"checkpoints   {saves}at each epoch end into {r.output_dir}/checkpoints (keep last {t.keep_last})")
+    source = f"the paper's CSVs in {r.eval.paper_csv_dir}" if r.eval.paper_csv_dir else f"split {r.eval.split}"
     ev = (f"at epoch end on {', '.join(r.eval.tasks) or '-'}{' + csv sets' if r.eval.csv else ''} "
-          f"({', '.join(r.eval.variants)}, split {r.eval.split})" if t.eval_at_epoch_end else "off (negtune eval RUN_DIR)")
+          f"({', '.join(r.eval.variants)}, {source})" if t.eval_at_epoch_end else "off (negtune eval RUN_DIR)")
     lines.append(f"eval          {ev}")
     lines.append(f"resume        {c.resume_from or ('auto: none found, fresh start' if r.train.resume == 'auto' else 'no')}")
     lines.append(f"logging       every {t.log_every_steps} steps; trackers={','.join(t.trackers) or '-'} "

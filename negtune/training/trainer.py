@@ -123,7 +123,7 @@ class Trainer:
         return value
 
     def _setup_data(self) -> None:
-        from negtune.data.build import build_dataset, load_instances, write_dataset
+        from negtune.data.build import build_dataset, load_instances, summary_lines, write_dataset
         from negtune.models import load_tokenizer
 
         r = self.recipe
@@ -132,8 +132,11 @@ class Trainer:
         def build() -> None:
             if self.c.resume_from is not None and (data_dir / "instances.jsonl").is_file():
                 return  # a resumed run trains on exactly the data it started with
-            built = build_dataset(r.data, r.seed)
-            write_dataset(built.instances, data_dir, r, sources=built.sources)
+            built = build_dataset(r.data, r.seed, r.eval)  # checks overlap with the eval sets
+            write_dataset(built.instances, data_dir, r, sources=built.sources, report=built.report,
+                          warnings=built.warnings)
+            for line in summary_lines(built):
+                self.print(f"data {line}")
             save_resolved(r, self.run_dir)
 
         if self.given_instances is None:

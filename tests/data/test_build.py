@@ -135,14 +135,18 @@ def test_negated_targets_seeded_independent_of_order_and_all_wrong(tmp_path: Pat
 
 
 def test_lambada_options_shuffled_distinct_capitalised() -> None:
-    items, _ = load_items("lambada", "train", sample_file("lambada"), seed=0)
-    positions = [it.answer for it in items]
-    assert len(set(positions)) > 1
-    for it in items:
-        assert len(it.options) == 4 and len({o.lower() for o in it.options}) == 4
-        assert all(o[1].isupper() for o in it.options)
-        words = set(it.fields["context"].lower().split())
-        assert all(o[1:].lower() in words for o in it.options)
+    for rule in ("paper", "words"):
+        items, _ = load_items("lambada", "train", sample_file("lambada"), seed=0,
+                              data=DataConfig(lambada_distractors=rule))
+        positions = [it.answer for it in items]
+        assert len(set(positions)) > 1
+        for it in items:
+            assert len(it.options) == 4 and len({o.lower() for o in it.options}) == 4
+            assert all(o[1].isupper() or not o[1].isalpha() for o in it.options)
+            words = set(it.fields["context"].lower().split())
+            assert all(o[1:].lower() in words for o in it.options)
+            if rule == "words":
+                assert all(o[1].isupper() for o in it.options)
 
 
 def test_qa_distractor_never_an_alias(tmp_path: Path) -> None:
@@ -166,10 +170,11 @@ def test_eval_instances_one_per_item_and_variant() -> None:
     cfg = EvalConfig(tasks=["arc_easy", "web_questions"], variants=["original", "negated", "instruction_free"],
                      files={"arc_easy": sample_file("arc_easy", "validation"),
                             "web_questions": sample_file("web_questions", "validation")})
-    insts = build_eval_instances(cfg, 0)
+    train = DataConfig(tasks=["web_questions"], files={"web_questions": sample_file("web_questions")})
+    insts = build_eval_instances(cfg, 0, data=train)  # QA distractors: from the training answers
     assert len(insts) == 3 * (19 + 20)
     assert len({(i.pair_key, i.variant) for i in insts}) == len(insts)
-    capped = build_eval_instances(EvalConfig(**{**cfg.__dict__, "max_instances": 4}), 0)
+    capped = build_eval_instances(EvalConfig(**{**cfg.__dict__, "max_instances": 4}), 0, data=train)
     assert len(capped) == 3 * 8
 
 

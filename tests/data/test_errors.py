@@ -109,9 +109,14 @@ def test_empty_split(tmp_path, capsys):
 
 
 def test_duplicate_ids(tmp_path, capsys):
-    f = jsonl(tmp_path / "a.jsonl", [ARC_OK, {**ARC_OK, "id": "x2"}, ARC_OK])
+    """A repeated id with another question or answer names both rows (identical repeats merge:
+    tests/data/test_hub_build.py)."""
+    f = jsonl(tmp_path / "a.jsonl", [ARC_OK, {**ARC_OK, "id": "x2"}, {**ARC_OK, "question": "other?"}])
     msg = run_build(tmp_path, capsys, {"tasks": ["arc_easy"], "files": {"arc_easy": f}})
-    assert f"{f}: row 3: duplicate id 'x1' (first seen at {f}: row 1)" in msg
+    assert msg.endswith(f"{f}: row 3: duplicate id 'x1' with a different question than {f}: row 1")
+    g = jsonl(tmp_path / "b.jsonl", [ARC_OK, {**ARC_OK, "answerKey": "C"}])
+    msg = run_build(tmp_path, capsys, {"tasks": ["arc_easy"], "files": {"arc_easy": g}})
+    assert msg.endswith(f"{g}: row 2: duplicate id 'x1' with a different answer than {g}: row 1")
 
 
 def test_invalid_json_row(tmp_path, capsys):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from negtune.data.build import gold_indices, load_items, make_instances
-from negtune.data.options import passage_words
+from negtune.data.options import passage_tokens
 from negtune.data.paper_csv import read_paper_csv
 from negtune.data.fields import TextRow
 from negtune.data.instances import Item
@@ -182,7 +182,7 @@ def test_lambada_options_from_passage(tmp_path: Path) -> None:
         gold = item.options[item.answer]
         assert gold == r.options[r.gold[0]]
         assert len(item.options) == 4 and len({o.lower() for o in item.options}) == 4
-        words = {w.lower() for w in passage_words(r.prompt[len(prefix):])}
+        words = {w.lower() for w in passage_tokens(r.prompt[len(prefix):])}  # the paper's rule: any token
         for k, opt in enumerate(item.options):
             assert opt.startswith(" ") and opt[1].isupper() or not opt[1].isalpha()
             if k != item.answer:
