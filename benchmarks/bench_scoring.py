@@ -74,7 +74,7 @@ def main() -> None:
 
     from negtune.evaluation.scoring import encode_instances, score_instances
     from negtune.tokenization import model_max_length
-    from negtune.evaluation.sets import load_csv_set
+    from negtune.evaluation.csv_sets import load_csv_set
 
     torch.set_num_threads(args.threads)
     paper = find_paper_dir(args.paper_dir)

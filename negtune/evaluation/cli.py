@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from negtune.evaluation.jobs import evaluate_model, recipe_info
-    from negtune.evaluation.sets import build_eval_sets, load_csv_set, parse_csv_args
+    from negtune.evaluation.csv_sets import load_csv_set, parse_csv_args
+    from negtune.evaluation.sets import build_eval_sets
 
     if opts.recipe is None and opts.args:
         raise UserError(f"eval: unexpected argument {opts.args[0]!r} (key=value overrides need --recipe)")

@@ -30,6 +30,7 @@ from negtune.data.instances import Instance, Item
 from negtune.data.paper_csv import find_paper_files, read_paper_csv
 from negtune.data.tasks import get_task, get_variant
 from negtune.errors import UserError
+from negtune.evaluation.csv_sets import load_csv_set
 
 RELEASED = ("original", "negated")
 
@@ -62,8 +63,6 @@ def derived_variant(task: str, name: str, originals: list[Instance], seed: int) 
 
 def paper_eval_sets(cfg: Any, seed: int, limit: Optional[int] = None) -> list[Instance]:
     """Instances of ``cfg.tasks`` from the paper's files in ``cfg.paper_csv_dir``."""
-    from negtune.evaluation.sets import load_csv_set
-
     out: list[Instance] = []
     for task in cfg.tasks:
         original, negated = find_paper_files(cfg.paper_csv_dir, task)
