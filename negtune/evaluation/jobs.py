@@ -17,11 +17,14 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 
 from negtune.data.instances import Instance
 from negtune.errors import UserError
+from negtune.evaluation.distributed import Processes, merge_scores, split_checkpoints
 from negtune.evaluation.metrics import compute_metrics
+from negtune.evaluation.prompting import PromptFormat
 from negtune.evaluation.scoring import OptionScore, resolve_method, score_instances
+from negtune.evaluation.seq2seq import is_seq2seq
 from negtune.evaluation.sets import build_eval_sets
 from negtune.evaluation.summaries import write_run_summary
-from negtune.results import Results, ScoringInfo
+from negtune.results import PromptInfo, Results, ScoringInfo
 from negtune.tokenization import effective_max_length
 
 
@@ -55,24 +58,53 @@ def score_rows(instances: Sequence[Instance], scores: Sequence[Sequence[OptionSc
             }
 
 
+def count_parameters(model: Any) -> int:
+    """Parameters of the model itself (tied weights once, LoRA adapter weights not counted)."""
+    return sum(p.numel() for name, p in model.named_parameters() if "lora_" not in name)
+
+
+def prompt_info(fmt: PromptFormat, fewshot: Any, instances: Sequence[Instance],
+                scores: Sequence[Sequence[OptionScore]]) -> PromptInfo:
+    from negtune.evaluation.fewshot import describe
+
+    k = fewshot.k if fewshot is not None else 0
+    given = [len(i.meta.get("demos") or []) for i in instances]
+    used = [opts[0].n_demos for opts in scores]
+    return PromptInfo(chat_template=fmt.chat_template, system_prompt=fmt.system_prompt, fewshot_k=k,
+                      fewshot_sampling=fewshot.sampling if k else None, fewshot_seed=fewshot.seed if k else None,
+                      fewshot_source=describe(fewshot) if k else None,
+                      n_fewshot_reduced=sum(u < g for u, g in zip(used, given)),
+                      min_fewshot_used=min(used) if k else None)
+
+
 def evaluate_model(model: Any, tokenizer: Any, instances: Sequence[Instance], batch_size: int = 16,
                    tokenization: str = "joint", *, progress: bool = True, method: str = "auto",
                    max_length: Optional[int] = None, info: Optional[dict[str, Any]] = None,
-                   out: Optional[str | Path] = None, scores_path: Optional[str | Path] = None) -> Results:
+                   out: Optional[str | Path] = None, scores_path: Optional[str | Path] = None,
+                   fmt: Optional[PromptFormat] = None, fewshot: Any = None,
+                   procs: Optional[Processes] = None) -> Results:
     """Score ``instances`` and return their ``Results``.
 
     ``max_length``: the recipe's ``model.max_length`` (sequences are cut at the smaller of it
     and the model's limit, as in training; None: the model's limit). ``info`` fills the
     descriptive fields (model, adapter, checkpoint, label, run, loss, recipe_hash, step,
-    epoch, inputs). ``out`` / ``scores_path`` are written atomically.
+    epoch, inputs). ``fmt``: chat template and system prompt; ``fewshot``: the
+    ``eval.fewshot`` settings the instances' demonstrations were attached with (recorded).
+    ``procs``: split the items across processes (every process returns the full results;
+    only rank 0 writes). ``out`` / ``scores_path`` are written atomically.
     """
     from negtune.io import write_jsonl
 
     if not instances:
         raise UserError("eval: nothing to evaluate (no instances)")
+    fmt = fmt or PromptFormat()
+    procs = procs or Processes()
     start = time.perf_counter()
     scores = score_instances(model, tokenizer, instances, batch_size=batch_size, tokenization=tokenization,
-                             progress=progress, method=method, max_length=max_length)
+                             progress=progress and procs.is_main, method=method, max_length=max_length, fmt=fmt,
+                             shard=procs.shard)
+    if procs.world > 1:
+        scores = merge_scores(procs.gather(scores))
     elapsed = time.perf_counter() - start
     tasks, summary = compute_metrics(instances, scores)
     info = dict(info or {})
@@ -84,14 +116,23 @@ def evaluate_model(model: Any, tokenizer: Any, instances: Sequence[Instance], ba
                             seconds=round(elapsed, 3), n_instances=len(instances),
                             n_options=sum(len(i.options) for i in instances),
                             max_length=effective_max_length(model, tokenizer, max_length),
-                            n_truncated=sum(any(s.truncated for s in opts) for opts in scores)),
+                            n_truncated=sum(any(s.truncated for s in opts) for opts in scores),
+                            architecture="seq2seq" if is_seq2seq(model) else "causal", processes=procs.world),
+        n_params=count_parameters(model), model_type=getattr(getattr(model, "config", None), "model_type", None),
+        prompting=prompt_info(fmt, fewshot, instances, scores),
         **info,
     )
-    if scores_path is not None:
-        write_jsonl(scores_path, score_rows(instances, scores))
-    if out is not None:
-        results.write(out)
+    if procs.is_main:
+        if scores_path is not None:
+            write_jsonl(scores_path, score_rows(instances, scores))
+        if out is not None:
+            results.write(out)
     return results
+
+
+def prompt_format(eval_cfg: Any) -> PromptFormat:
+    """The context format an ``EvalConfig`` asks for (chat template, system prompt)."""
+    return PromptFormat(chat_template=eval_cfg.chat_template, system_prompt=eval_cfg.system_prompt)
 
 
 def recipe_info(recipe: Any) -> dict[str, Any]:
@@ -116,7 +157,8 @@ def evaluate_recipe_eval(model: Any, tokenizer: Any, recipe: Any, out_dir: str |
     meta.update(info or {})
     return evaluate_model(model, tokenizer, sets, batch_size=recipe.eval.batch_size,
                           tokenization=recipe.eval.tokenization, progress=progress,
-                          max_length=recipe.model.max_length, info=meta, out=Path(out_dir) / f"{name}.json")
+                          max_length=recipe.model.max_length, info=meta, out=Path(out_dir) / f"{name}.json",
+                          fmt=prompt_format(recipe.eval), fewshot=recipe.eval.fewshot)
 
 
 # --------------------------------------------------------------------------- run directories
@@ -133,21 +175,72 @@ def is_done(path: Path) -> bool:
     return True
 
 
+class _RunModels:
+    """The models of one run on this process: the base loaded once, adapter checkpoints swapped
+    onto it (the previous adapter deleted), full checkpoints loaded one at a time."""
+
+    def __init__(self, base_name: str, dtype: str, device: Any = None):
+        from negtune.models import load_tokenizer
+
+        self.base_name, self.dtype, self.device = base_name, dtype, device
+        self.tokenizer = load_tokenizer(base_name)
+        self.base: Any = None
+        self.peft: Any = None
+
+    def _load(self, name: str) -> Any:
+        from negtune.models import load_causal_lm
+
+        model = load_causal_lm(name, dtype=self.dtype)
+        if self.device is not None:
+            model.to(self.device)
+        return model.eval()
+
+    def get_base(self) -> Any:
+        if self.base is None:
+            self.base = self._load(self.base_name)
+        return self.base
+
+    def model_for(self, path: Optional[Path], state: Any, info: dict[str, Any]) -> Any:
+        """The model of a checkpoint (None: the base, which must come before any adapter wraps it)."""
+        if path is None or state is None:
+            info["model"] = self.base_name
+            return self.get_base()
+        if state.kind == "adapter":
+            from peft import PeftModel
+
+            adapter = str(path / "model")
+            info.update(model=self.base_name, adapter=adapter)
+            if self.peft is None:
+                self.peft = PeftModel.from_pretrained(self.get_base(), adapter, adapter_name=path.name,
+                                                      is_trainable=False)
+            else:
+                previous = self.peft.active_adapter
+                self.peft.load_adapter(adapter, adapter_name=path.name, is_trainable=False)
+                self.peft.set_adapter(path.name)
+                self.peft.delete_adapter(previous)
+            return self.peft.eval()
+        info["model"] = str(path / "model")
+        return self._load(str(path / "model"))
+
+
 def evaluate_run(run_dir: str | Path, *, batch_size: Optional[int] = None, dtype: Optional[str] = None,
                  limit: Optional[int] = None, progress: bool = True, force: bool = False,
-                 log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> dict[str, Any]:
+                 log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+                 procs: Optional[Processes] = None) -> dict[str, Any]:
     """Evaluate the base model and every complete checkpoint of a training run.
 
     Results go to ``RUN_DIR/eval/<base|step-N>.json``; a checkpoint whose results file
     exists is skipped (so a killed job resumes), unless ``force``. The base model is loaded
     once; adapter checkpoints are swapped on it; full checkpoints are loaded one at a time.
+    With ``procs`` (several processes), whole checkpoints are split round robin and the
+    remainder split by items (``negtune.evaluation.distributed``); rank 0 writes the summary.
     Returns {"evaluated": [...], "skipped": [...], "summary_csv": path, "summary_md": path}.
     """
     from negtune.config import load_recipe
-    from negtune.models import load_causal_lm, load_tokenizer
     from negtune.training.checkpoint import list_checkpoints
     from negtune.training.state import TrainerState
 
+    procs = procs or Processes()
     run = Path(run_dir)
     recipe_path = run / "recipe.resolved.yaml"
     if not run.is_dir():
@@ -157,64 +250,35 @@ def evaluate_run(run_dir: str | Path, *, batch_size: Optional[int] = None, dtype
     recipe = load_recipe(recipe_path)
     eval_dir = run / "eval"
     checkpoints = [(d.name, d, TrainerState.read(d)) for d in list_checkpoints(run)]
-    todo: list[tuple[str, Optional[Path], Optional[TrainerState]]] = []
-    skipped = []
-    for name, path, state in [("base", None, None)] + checkpoints:
-        if not force and is_done(eval_dir / f"{name}.json"):
-            skipped.append(name)
-        else:
-            todo.append((name, path, state))
-    evaluated: list[str] = []
+    entries: dict[str, tuple[Optional[Path], Optional[TrainerState]]] = {"base": (None, None)}
+    entries.update({name: (path, state) for name, path, state in checkpoints})
+    todo = [name for name in entries if force or not is_done(eval_dir / f"{name}.json")]
+    todo = procs.gather(todo)[0]  # rank 0's view of what is done, before anyone writes
+    skipped = [name for name in entries if name not in todo]
     if todo:
         instances = build_eval_sets(recipe, limit)
-        dtype = dtype or recipe.model.dtype
         bs = batch_size or recipe.eval.batch_size
         # The trainer records the resolved base (a named offline source resolves to a cache dir).
         base_name = checkpoints[0][2].base_model if checkpoints else recipe.model.name_or_path
         base_info = dict(recipe_info(recipe), run=str(run))
-        tokenizer = load_tokenizer(base_name)
-        base = None
-        peft_model = None
+        models = _RunModels(base_name, dtype or recipe.model.dtype, procs.device)
 
-        def get_base() -> Any:
-            nonlocal base
-            if base is None:
-                base = load_causal_lm(base_name, dtype=dtype)
-                base.eval()
-            return base
-
-        for name, path, state in todo:
+        def evaluate_one(name: str, on: Processes) -> None:
+            path, state = entries[name]
             info = dict(base_info, checkpoint=name, label=name, step=state.step if state else None,
                         epoch=state.epoch if state else None)
-            out = eval_dir / f"{name}.json"
-            log(f"eval {run.name}: {name}")
-            if path is None or state is None:  # the base model comes first, before any adapter wraps it
-                info["model"] = base_name
-                evaluate_model(get_base(), tokenizer, instances, bs, recipe.eval.tokenization,
-                               progress=progress, max_length=recipe.model.max_length, info=info, out=out)
-            elif state.kind == "adapter":
-                from peft import PeftModel
+            log(f"eval {run.name}: {name}" + (f" (process {procs.rank + 1}/{procs.world})" if procs.world > 1 else ""))
+            model = models.model_for(path, state, info)
+            evaluate_model(model, models.tokenizer, instances, bs, recipe.eval.tokenization, progress=progress,
+                           max_length=recipe.model.max_length, info=info, out=eval_dir / f"{name}.json",
+                           fmt=prompt_format(recipe.eval), fewshot=recipe.eval.fewshot, procs=on)
 
-                adapter = str(path / "model")
-                info.update(model=base_name, adapter=adapter)
-                if peft_model is None:
-                    peft_model = PeftModel.from_pretrained(get_base(), adapter, adapter_name=name,
-                                                           is_trainable=False)
-                else:
-                    previous = peft_model.active_adapter
-                    peft_model.load_adapter(adapter, adapter_name=name, is_trainable=False)
-                    peft_model.set_adapter(name)
-                    peft_model.delete_adapter(previous)
-                peft_model.eval()
-                evaluate_model(peft_model, tokenizer, instances, bs, recipe.eval.tokenization,
-                               progress=progress, max_length=recipe.model.max_length, info=info, out=out)
-            else:
-                info["model"] = str(path / "model")
-                full = load_causal_lm(str(path / "model"), dtype=dtype)
-                full.eval()
-                evaluate_model(full, tokenizer, instances, bs, recipe.eval.tokenization,
-                               progress=progress, max_length=recipe.model.max_length, info=info, out=out)
-                del full
-            evaluated.append(name)
-    csv_path, md_path = write_run_summary(run)
-    return {"evaluated": evaluated, "skipped": skipped, "summary_csv": str(csv_path), "summary_md": str(md_path)}
+        own, shared = split_checkpoints(todo, procs.world)
+        procs.all_ok(lambda: [evaluate_one(name, Processes()) for name in own[procs.rank]])
+        for name in shared:
+            evaluate_one(name, procs)
+    procs.barrier()
+    csv_path, md_path = eval_dir / "summary.csv", eval_dir / "summary.md"
+    if procs.is_main:
+        csv_path, md_path = write_run_summary(run)
+    return {"evaluated": todo, "skipped": skipped, "summary_csv": str(csv_path), "summary_md": str(md_path)}
