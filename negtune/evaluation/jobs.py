@@ -104,6 +104,8 @@ def evaluate_model(model: Any, tokenizer: Any, instances: Sequence[Instance], ba
                              progress=progress and procs.is_main, method=method, max_length=max_length, fmt=fmt,
                              shard=procs.shard)
     if procs.world > 1:
+        mine = sum(1 for opts in scores if opts and opts[0] is not None)
+        print(f"eval: process {procs.rank + 1}/{procs.world} scored {mine} of {len(instances)} items", file=sys.stderr)
         scores = merge_scores(procs.gather(scores))
     elapsed = time.perf_counter() - start
     tasks, summary = compute_metrics(instances, scores)
