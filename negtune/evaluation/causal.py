@@ -71,13 +71,15 @@ class SharedPrefix:
     saved: list[tuple[Any, Any]]
 
     @classmethod
-    def run(cls, model: Any, ids: list[int]) -> "SharedPrefix":
+    def run(cls, model: Any, ids: list[int], keep: bool) -> "SharedPrefix":
+        """Run the prefix alone (its logits are not needed: with ``keep``, only the last is computed)."""
         import torch
 
         dev = device_of(model)
         t = torch.tensor([ids], device=dev)
+        kwargs: dict[str, Any] = {"logits_to_keep": 1} if keep else {}
         out = model(input_ids=t, attention_mask=torch.ones_like(t), position_ids=torch.arange(len(ids), device=dev)[None],
-                    use_cache=True)
+                    use_cache=True, **kwargs)
         cache = out.past_key_values
         return cls(list(ids), cache, [(layer.keys, layer.values) for layer in cache.layers])
 

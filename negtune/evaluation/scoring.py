@@ -223,7 +223,7 @@ def score_instances(model: Any, tokenizer: Any, instances: Sequence[Instance], b
                 prefix = None
                 n_shared = shared_prefix_length(bucket) if bucket[0].bucket is not None and share_prefix else 0
                 if n_shared:
-                    prefix = SharedPrefix.run(model, bucket[0].prompt[:n_shared])
+                    prefix = SharedPrefix.run(model, bucket[0].prompt[:n_shared], keep)
                 for batch in _batches(bucket, batch_size):
                     if method == "kv":
                         scored = score_kv(model, batch, pad_id, keep, prefix)

@@ -235,3 +235,21 @@ def test_cli_fewshot_errors_before_loading(tmp_path, capsys):
     assert len(err) == 1 and "only 9 other usable items" in err[0]
     assert cli_main(argv + ["--fewshot", "2"]) == 2  # default source train: the registry task's hub split, offline
     assert "could not be loaded (offline mode is on)" in capsys.readouterr().err
+
+
+def test_recipe_fewshot_and_flags_as_overrides(tiny_opt_dir, tmp_path):
+    import yaml
+
+    o, n = csv_pair(tmp_path)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "model": {"name_or_path": str(tiny_opt_dir)},
+        "eval": {"csv": [{"name": "ai2_arc_q_a", "files": {"original": str(o), "negated": str(n)}}],
+                 "fewshot": {"k": 1, "source": "eval", "sampling": "per_item"}}}))
+    out = tmp_path / "res.json"
+    assert cli_main(["eval", "--recipe", str(recipe), "--fewshot", "2", "--fewshot-seed", "9", "--quiet",
+                     "--out", str(out)]) == 0
+    p = json.loads(out.read_text())["prompting"]
+    assert (p["fewshot_k"], p["fewshot_seed"], p["fewshot_sampling"]) == (2, 9, "per_item")
+    resolved = yaml.safe_load(out.with_suffix(".recipe.yaml").read_text())
+    assert resolved["eval"]["fewshot"]["k"] == 2 and resolved["eval"]["fewshot"]["seed"] == 9

@@ -106,3 +106,13 @@ def test_several_models_need_an_output_directory(sweep, tmp_path, capsys):
     assert "must be a directory" in capsys.readouterr().err
     assert cli_main(argv + ["--adapter", str(tmp_path)]) == 2
     assert "--adapter: applies to one --model" in capsys.readouterr().err
+
+
+def test_device_map_loading_scores_the_same(sweep, tmp_path):
+    """--device-map (big-model loading; here everything lands on the CPU) changes nothing."""
+    root, models, out = sweep
+    target = tmp_path / "dm.json"
+    assert cli_main(["eval", "--model", str(models[1]), "--csv", str(root / "toy_q_6.csv"), "--csv",
+                     str(root / "toy_q_negation_6.csv"), "--device-map", "auto", "--quiet", "--out", str(target)]) == 0
+    a, b = Results.read(target), Results.read(out / "opt-m_model.json")
+    assert a.tasks == b.tasks and a.n_params == b.n_params
