@@ -4,9 +4,12 @@ Why one module: ``negtune eval`` (CLI), the trainer's epoch-end evaluation and
 ``negtune eval RUN_DIR`` must produce the same results file from the same inputs.
 
 * ``evaluate_model(model, tokenizer, instances, ...) -> Results`` (nothing written unless
-  ``out``/``scores_path`` are given).
-* ``evaluate_recipe_eval(model, tokenizer, recipe, out_dir, name=...)``: the trainer's hook.
-* ``evaluate_run(run_dir, ...)``: the base model and every checkpoint of a run, resumable.
+  ``out``/``scores_path`` are given); ``fmt`` (chat template), ``fewshot`` (recorded settings of
+  the demonstrations already attached to the instances), ``procs`` (items split across processes).
+* ``evaluate_recipe_eval(model, tokenizer, recipe, out_dir, name=...)``: the trainer's hook
+  (always one process: the trainer calls it on its main process only).
+* ``evaluate_run(run_dir, ..., procs=...)``: the base model and every checkpoint of a run,
+  resumable; across processes whole checkpoints first, the rest by items.
 """
 from __future__ import annotations
 
