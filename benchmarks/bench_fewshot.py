@@ -101,7 +101,8 @@ def main() -> None:
               + (f"  ({reduced} items shown fewer than k)" if reduced else ""))
     base = runs["per_item"][0]
     for name in ("fixed, no reuse", "fixed"):
-        print(f"{name} vs per_item: speed-up x{base / runs[name][0]:.2f}, tokens fed x{runs[name][1] / runs['per_item'][1]:.2f}")
+        print(f"{name} vs per_item: speed-up x{base / runs[name][0]:.2f}, "
+              f"tokens fed x{runs[name][1] / runs['per_item'][1]:.2f}")
     diff = max(abs(a.loglik - b.loglik) for ra, rb in zip(runs["fixed"][2], runs["fixed, no reuse"][2])
                for a, b in zip(ra, rb))
     print(f"fixed (prefix reused) vs fixed, no reuse: max |delta loglik| {diff:.2e}")

@@ -62,8 +62,8 @@ def _point(results: Results, source: str) -> Point:
     chance: dict[str, tuple[Optional[float], Optional[float]]] = {}
     for task, entry in results.tasks.items():
         o, n = entry.variants.get("original"), entry.variants.get("negated")
-        values[task] = {"original": finite_or_none(o.acc) if o else None, "negated": finite_or_none(n.acc) if n else None,
-                        "mean": finite_or_none(entry.pairs.mean)}
+        values[task] = {"original": finite_or_none(o.acc) if o else None,
+                        "negated": finite_or_none(n.acc) if n else None, "mean": finite_or_none(entry.pairs.mean)}
         intervals[task] = {"original": interval(o, "acc") if o else None, "negated": interval(n, "acc") if n else None,
                            "mean": interval(entry.pairs, "mean")}
         chance[task] = (o.chance if o else None, n.chance if n else None)
@@ -109,8 +109,8 @@ def render_sweep_csv(series: dict[str, list[Point]]) -> str:
     for name, points in series.items():
         for p in points:
             for panel, vals in p.values.items():
-                writer.writerow([name, p.model, p.n_params, panel, *(format_metric(vals[m], for_csv=True) for m in METRICS),
-                                 p.source])
+                writer.writerow([name, p.model, p.n_params, panel,
+                                 *(format_metric(vals[m], for_csv=True) for m in METRICS), p.source])
     return buf.getvalue()
 
 

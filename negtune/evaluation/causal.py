@@ -78,8 +78,8 @@ class SharedPrefix:
         dev = device_of(model)
         t = torch.tensor([ids], device=dev)
         kwargs: dict[str, Any] = {"logits_to_keep": 1} if keep else {}
-        out = model(input_ids=t, attention_mask=torch.ones_like(t), position_ids=torch.arange(len(ids), device=dev)[None],
-                    use_cache=True, **kwargs)
+        positions = torch.arange(len(ids), device=dev)[None]
+        out = model(input_ids=t, attention_mask=torch.ones_like(t), position_ids=positions, use_cache=True, **kwargs)
         cache = out.past_key_values
         return cls(list(ids), cache, [(layer.keys, layer.values) for layer in cache.layers])
 

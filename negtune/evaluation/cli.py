@@ -61,7 +61,8 @@ def build_parser() -> ArgParser:
                    help="paper-format demonstration file for the set its name names; repeatable")
     p.add_argument("--chat-template", action=argparse.BooleanOptionalAction, default=None,
                    help="score options as the assistant's reply through the tokenizer's chat template")
-    p.add_argument("--system-prompt", metavar="TEXT", help="system turn under --chat-template (default: the template's)")
+    p.add_argument("--system-prompt", metavar="TEXT",
+                   help="system turn under --chat-template (default: the template's own)")
     p.add_argument("--out", help="results JSON, or a directory with several --model (default: print the summary only)")
     p.add_argument("--scores", help="per-option log-likelihoods as JSON lines (a directory with several --model)")
     p.add_argument("--force", action="store_true", help="RUN_DIR: re-evaluate finished checkpoints")
@@ -255,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in models:
             if not has_chat_template(load_tokenizer(opts.adapter if opts.adapter and
                                                     Path(opts.adapter, "tokenizer_config.json").is_file() else name)):
-                raise UserError(f"model {name}: --chat-template / eval.chat_template: its tokenizer has no chat template")
+                raise UserError(f"model {name}: --chat-template / eval.chat_template: "
+                                "its tokenizer has no chat template")
     inputs = sorted({i.meta.get("file") for i in instances if i.meta.get("file")})
     for name, out, scores_path in zip(models, outs, score_files):
         model, tokenizer = load_for_eval(name, adapter=opts.adapter, dtype=dtype, device_map=opts.device_map)

@@ -109,7 +109,8 @@ def encode_item(tokenizer: Any, inst: Instance, tokenization: str, max_length: O
         if seq2seq:
             pairs = [_encode_seq2seq(tokenizer, context, o, tokenization, special) for o in options]
         else:
-            pairs = [encode_pair(tokenizer, context, o, tokenization, special) for o in options]  # type: ignore[arg-type]
+            pairs = [encode_pair(tokenizer, context, o, tokenization, special)  # type: ignore[arg-type]
+                     for o in options]
         if all(fits(p, o) for p, o in pairs) or n == 0:
             break
         n -= 1

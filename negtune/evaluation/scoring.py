@@ -67,7 +67,8 @@ class _Group:
 def encode_instances(tokenizer: Any, instances: Sequence[Instance], tokenization: str = "joint",
                      max_length: int | None = None) -> list[list[tuple[list[int], list[int], bool]]]:
     """Per instance, per option: (prompt_ids, option_ids, truncated) after left truncation."""
-    return [[(p, o, e.truncated) for p, o in e.pairs] for e in encode_items(tokenizer, instances, tokenization, max_length)]
+    encoded = encode_items(tokenizer, instances, tokenization, max_length)
+    return [[(p, o, e.truncated) for p, o in e.pairs] for e in encoded]
 
 
 def _groups(encoded: Sequence[EncodedItem], instances: Sequence[Instance]) -> list[_Group]:
