@@ -119,6 +119,24 @@ class EvalCsvPair:
 
 
 @dataclass
+class FewshotConfig:
+    """In-context demonstrations before each evaluated prompt (``negtune.evaluation.fewshot``)."""
+
+    k: int = field(default=0, metadata=meta(ge=0))  # 0: zero-shot
+    # fixed: one demonstration set per task (its prefix is run once and its key/value cache
+    # reused); per_item: a new set for every item. Both are seeded per (seed, task, item).
+    sampling: Literal["fixed", "per_item"] = "fixed"
+    seed: int = 1234
+    # train: each task's training split (fewshot.files, else data.files, else the hub);
+    # eval: the evaluation set itself, minus the evaluated item; csv: paper-format files (fewshot.csv).
+    source: Literal["train", "eval", "csv"] = "train"
+    split: str = "train"
+    files: dict[str, Union[str, list[str]]] = field(default_factory=dict)
+    # source csv: per set name, paper-format files per variant: {piqa_generate: {original: a.csv, negated: b.csv}}
+    csv: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+@dataclass
 class EvalConfig:
     # Registry tasks built with the data builder from `split` (local `files` or the hub).
     tasks: list[str] = field(default_factory=list)
@@ -136,6 +154,11 @@ class EvalConfig:
     # "separate": prompt and option encoded separately (the paper's convention).
     tokenization: Literal["joint", "separate"] = "joint"
     limit: Optional[int] = field(default=None, metadata=meta(gt=0))
+    fewshot: FewshotConfig = field(default_factory=FewshotConfig)
+    # Score each option as the assistant's reply to the prompt (the user turn), rendered with
+    # the tokenizer's chat template; system_prompt: null keeps the template's own default.
+    chat_template: bool = False
+    system_prompt: Optional[str] = None
 
 
 @dataclass
@@ -179,6 +202,7 @@ def _check_semantics(recipe: Recipe, src: str) -> None:
     for i, pair in enumerate(recipe.eval.csv):
         if not pair.files:
             raise UserError(f"{src}: eval.csv[{i}].files: must map a variant to a CSV file")
+    check_fewshot(recipe.eval.fewshot, src)
     if recipe.model.peft == "none" and recipe.model.dtype == "float16":
         # Full fp16 fine-tuning with AdamW diverges without loss scaling; say so up front.
         raise UserError(
@@ -195,6 +219,20 @@ def _check_paper_csv_dir(cfg: EvalConfig, src: str) -> None:
     for i, task in enumerate(cfg.tasks):
         if not get_task(task).paper_files:
             raise UserError(f"{src}: eval.tasks[{i}]: task {task!r} has no paper CSV files (eval.paper_csv_dir)")
+
+
+def check_fewshot(fs: FewshotConfig, src: str) -> None:
+    """Few-shot rules beyond types (recipes and `negtune eval` flags share them)."""
+    if fs.source == "csv" and fs.k > 0 and not fs.csv:
+        raise UserError(f"{src}: eval.fewshot.csv: source csv needs demonstration files per set "
+                        "({SET: {original: a.csv, negated: b.csv}})")
+    for name, files in fs.csv.items():
+        if not files:
+            raise UserError(f"{src}: eval.fewshot.csv.{name}: must map a variant to a CSV file")
+        for variant in files:
+            if variant not in ("original", "negated", "instruction_free"):
+                raise UserError(f"{src}: eval.fewshot.csv.{name}.{variant}: unknown variant "
+                                "(original, negated, instruction_free)")
 
 
 # --------------------------------------------------------------------------- loading

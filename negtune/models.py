@@ -120,16 +120,44 @@ def load_causal_lm(name_or_path: str, dtype: str = "float32", revision: str | No
                             dtype=torch_dtype(dtype), revision=revision, **kwargs)
 
 
-def load_for_eval(name_or_path: str, adapter: str | None = None, dtype: str = "float32") -> tuple[Any, Any]:
+def load_seq2seq_lm(name_or_path: str, dtype: str = "float32", revision: str | None = None, **kwargs: Any) -> Any:
+    """Load an ``AutoModelForSeq2SeqLM`` (T5, T0, BART) in ``dtype``."""
+    from transformers import AutoModelForSeq2SeqLM
+
+    resolved = resolve_model_path(name_or_path)
+    return _from_pretrained(AutoModelForSeq2SeqLM, name_or_path, resolved, "weights",
+                            dtype=torch_dtype(dtype), revision=revision, **kwargs)
+
+
+def is_encoder_decoder(name_or_path: str) -> bool:
+    """Whether the model's ``config.json`` says encoder-decoder (T5/T0): scored as seq2seq."""
+    source = _offline_sources().get(name_or_path)
+    if source is not None:
+        return False
+    from transformers import AutoConfig
+
+    resolved = resolve_model_path(name_or_path)
+    cfg = _from_pretrained(AutoConfig, name_or_path, resolved, "config.json")
+    return bool(getattr(cfg, "is_encoder_decoder", False))
+
+
+def load_for_eval(name_or_path: str, adapter: str | None = None, dtype: str = "float32",
+                  device_map: str | None = None) -> tuple[Any, Any]:
     """Model (eval mode, adapter applied unmerged) and tokenizer for scoring.
 
     ``name_or_path`` may itself be an adapter directory (``adapter_config.json``); its base
-    model is then read from the adapter config.
+    model is then read from the adapter config. The config picks the model class: an
+    encoder-decoder (``is_encoder_decoder``, e.g. T5/T0) loads as ``AutoModelForSeq2SeqLM``,
+    anything else as ``AutoModelForCausalLM``. ``device_map`` ("auto", "balanced", ...) spreads
+    a model that does not fit one device over the available GPUs and the CPU (transformers'
+    big-model loading, which reads a sharded checkpoint one shard at a time).
     """
     resolved = resolve_model_path(name_or_path)
     if adapter is None and Path(resolved, "adapter_config.json").is_file():
         adapter, resolved = resolved, _adapter_base(resolved)
-    model = load_causal_lm(resolved, dtype=dtype)
+    extra: dict[str, Any] = {"device_map": device_map} if device_map else {}
+    loader = load_seq2seq_lm if is_encoder_decoder(resolved) else load_causal_lm
+    model = loader(resolved, dtype=dtype, **extra)
     tok_source = adapter if adapter and Path(adapter, "tokenizer_config.json").is_file() else resolved
     tokenizer = load_tokenizer(tok_source)
     if adapter is not None:

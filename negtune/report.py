@@ -2,14 +2,17 @@
 
     negtune report RUN_DIR|results.json|DIR_OF_RUNS ... [--out DIR] [--title TEXT]
 
-Reads the evaluator's results files (``negtune.results``) given directly,
-from training run directories (``RUN_DIR/eval/*.json``), or from a directory of run
-directories (``runs/demo`` -> ``runs/demo/*/eval/*.json``), and writes into ``--out``
+Reads the evaluator's results files (``negtune.results``) given directly, from training
+run directories (``RUN_DIR/eval/*.json``), from a directory of results files (``negtune
+eval --model A --model B --out DIR``), or from a directory of run directories
+(``runs/demo`` -> ``runs/demo/*/eval/*.json``), and writes into ``--out``
 (default ``./report``):
 
 * ``report.md``  one table per task: original and negated accuracy, their mean,
   both_correct, flip_rate and n, one row per model / checkpoint / loss;
 * ``report.csv`` the same rows in one flat table (plus chance levels and source file);
+* ``sweep.png`` / ``sweep.csv`` when the results hold several sizes of one model family:
+  accuracy against parameter count per task and macro (``negtune.sweep_plot``);
 * ``tradeoff.png`` per task, original accuracy (x) against negated accuracy (y), one
   labelled point per row, the chance levels (dotted) and the zero-sum line through the base
   model (dashed, ``x + y = x_base + y_base``): points on that line traded one accuracy for
@@ -79,7 +82,7 @@ def collect_files(inputs: list[str]) -> list[Path]:
             continue
         if not path.exists():
             raise UserError(f"{raw}: no such file or directory")
-        found = _files_in_run(path)
+        found = _files_in_run(path) or sorted(p for p in path.glob("*.json") if p.is_file())  # run, or `eval --out DIR`
         if not found:
             for sub in sorted(p for p in path.iterdir() if p.is_dir()):
                 found += _files_in_run(sub)
@@ -284,8 +287,15 @@ def write_report(inputs: list[str], out_dir: str | Path, title: str = "negtune r
     md = out / "report.md"
     csv_path = out / "report.csv"
     write_text(csv_path, render_csv(rows))
-    write_text(md, render_markdown(rows, title, png.name if has_png else None))
-    return {"markdown": md, "csv": csv_path, "png": png if has_png else None, "rows": rows, "files": files}
+    from negtune.sweep_plot import write_sweep  # several sizes of one family: accuracy against size
+
+    sweep = write_sweep(files, out)
+    text = render_markdown(rows, title, png.name if has_png else None)
+    if sweep is not None:
+        text += f"\n![accuracy against model size]({sweep['png'].name}) (points: `{sweep['csv'].name}`)\n"
+    write_text(md, text)
+    return {"markdown": md, "csv": csv_path, "png": png if has_png else None, "rows": rows, "files": files,
+            "sweep": sweep}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -297,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     opts = p.parse_args(list(sys.argv[1:] if argv is None else argv))
     res = write_report(opts.inputs, opts.out, opts.title)
     print(res["markdown"].read_text(encoding="utf-8"), end="")
-    print(f"wrote {res['markdown']}, {res['csv']}" + (f", {res['png']}" if res["png"] else " (no plot: no row has both accuracies)"))
+    print(f"wrote {res['markdown']}, {res['csv']}" + (f", {res['png']}" if res["png"] else " (no plot: no row has both accuracies)")
+          + (f", {res['sweep']['png']}, {res['sweep']['csv']}" if res["sweep"] else ""))
     return 0
 
 

@@ -12,9 +12,12 @@ Layout of the JSON (keys sorted when written)::
     {"format": "negtune-results/1",
      "model", "adapter", "checkpoint", "label", "run", "loss", "recipe_hash", "step", "epoch",
      "inputs": [...], "tokenization", "versions": {...},
-     "settings": {"limit", "dtype", "tokenization", "method", "max_length", "sets_sha256"},
+     "settings": {"limit", "dtype", "tokenization", "method", "max_length", "prompting", "sets_sha256"},
      "scoring": {"method", "batch_size", "dtype", "seconds", "n_instances", "n_options", "max_length",
-                 "n_truncated"},
+                 "n_truncated", "architecture", "processes"},
+     "n_params", "model_type",
+     "prompting": {"chat_template", "system_prompt", "fewshot_k", "fewshot_sampling", "fewshot_seed",
+                   "fewshot_source", "n_fewshot_reduced", "min_fewshot_used"},
      "tasks": {TASK: {VARIANT: {"acc", "acc_tok_mean", "chance", "n"}, ...,
                       "n_pairs", "mean", "both_correct", "flip_rate", "instruction_free_agreement",
                       "tok_mean": {"mean", "both_correct", "flip_rate", "instruction_free_agreement"}}},
@@ -185,6 +188,8 @@ class ScoringInfo:
     n_options: int
     max_length: Optional[int] = None  # sequences were cut at this length (prompt trimmed from the left)
     n_truncated: int = 0  # instances whose prompt was trimmed
+    architecture: str = "causal"  # or "seq2seq" (encoder-decoder: prompt to the encoder, option decoded)
+    processes: int = 1  # processes the items were split across (same numbers as one, to float rounding)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -214,6 +219,7 @@ class EvalSettings:
     tokenization: str
     method: str  # as requested ("auto" resolves per architecture; scoring.method says to what)
     max_length: Optional[int]  # as requested (None: the model's limit); scoring.max_length: effective
+    prompting: str  # chat template, system prompt, few-shot k/sampling/seed/source, as requested
     sets_sha256: str
 
     def to_json(self) -> dict[str, Any]:
@@ -235,6 +241,40 @@ class EvalSettings:
             return ["not recorded (written by an older negtune)"]
         return [f"{f.name} {getattr(other, f.name)!r} -> {getattr(self, f.name)!r}" for f in dataclasses.fields(self)
                 if getattr(self, f.name) != getattr(other, f.name)]
+
+
+@dataclass
+class PromptInfo:
+    """What the model read besides the prompt: chat template, few-shot demonstrations.
+
+    ``n_fewshot_reduced``: items shown fewer than ``fewshot_k`` demonstrations because they
+    did not fit the max length (whole demonstrations are dropped from the left, the item is
+    kept whole); ``min_fewshot_used``: the fewest any item was shown.
+    """
+
+    chat_template: bool = False
+    system_prompt: Optional[str] = None
+    fewshot_k: int = 0
+    fewshot_sampling: Optional[str] = None  # fixed | per_item
+    fewshot_seed: Optional[int] = None
+    fewshot_source: Optional[str] = None
+    n_fewshot_reduced: int = 0
+    min_fewshot_used: Optional[int] = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, d: Any, where: str) -> Optional["PromptInfo"]:
+        if d is None:
+            return None
+        d = _map(d, where)
+        return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls) if f.name in d})
+
+    def describe(self) -> str:
+        """A short label: "0-shot", "8-shot fixed", "chat, 4-shot per_item"."""
+        shots = f"{self.fewshot_k}-shot" + (f" {self.fewshot_sampling}" if self.fewshot_k else "")
+        return ("chat, " if self.chat_template else "") + shots
 
 
 _DESCRIPTIVE = ("model", "adapter", "checkpoint", "label", "run", "loss", "recipe_hash", "tokenization")
@@ -260,6 +300,9 @@ class Results:
     scoring: Optional[ScoringInfo] = None
     settings: Optional[EvalSettings] = None
     versions: dict[str, Optional[str]] = field(default_factory=dict)
+    n_params: Optional[int] = None  # the model's parameter count (adapter weights excluded): size sweeps
+    model_type: Optional[str] = None  # config.model_type ("opt"): the family of a size sweep
+    prompting: Optional[PromptInfo] = None
 
     @property
     def is_base(self) -> bool:
@@ -276,6 +319,8 @@ class Results:
                    scoring=self.scoring.to_json() if self.scoring else None,
                    settings=self.settings.to_json() if self.settings else None,
                    tasks={name: t.to_json() for name, t in self.tasks.items()}, summary=self.summary.to_json())
+        out.update(n_params=self.n_params, model_type=self.model_type,
+                   prompting=self.prompting.to_json() if self.prompting else None)
         return out
 
     @classmethod
@@ -298,6 +343,8 @@ class Results:
                 scoring=ScoringInfo.from_json(d.get("scoring"), "scoring"),
                 settings=EvalSettings.from_json(d.get("settings"), "settings"),
                 versions=dict(d.get("versions") or {}),
+                n_params=_int(d.get("n_params"), "n_params"), model_type=_str(d.get("model_type"), "model_type"),
+                prompting=PromptInfo.from_json(d.get("prompting"), "prompting"),
             )
         except _Bad as err:
             raise UserError(f"{where}: not a results JSON: {err}") from None

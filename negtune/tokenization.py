@@ -40,17 +40,22 @@ def _split_trailing_space(prompt: str, option: str) -> tuple[str, str]:
     return stripped, prompt[len(stripped):] + option
 
 
-def encode_pair(tokenizer: Any, prompt: str, option: str, mode: Mode = "joint") -> tuple[list[int], list[int]]:
-    """Return ``(prompt_ids, option_ids)`` for one prompt and one answer option."""
+def encode_pair(tokenizer: Any, prompt: str, option: str, mode: Mode = "joint",
+                add_special_tokens: bool = True) -> tuple[list[int], list[int]]:
+    """Return ``(prompt_ids, option_ids)`` for one prompt and one answer option.
+
+    ``add_special_tokens=False`` for a prompt that already carries them (a rendered chat
+    template starts with its own markers; adding BOS again would double it).
+    """
     if mode not in MODES:
         raise UserError(f"tokenization: unknown mode {mode!r} (use joint or separate)")
     if mode == "separate":
-        prompt_ids = list(tokenizer(prompt)["input_ids"])
+        prompt_ids = list(tokenizer(prompt, add_special_tokens=add_special_tokens)["input_ids"])
         option_ids = list(tokenizer(option, add_special_tokens=False)["input_ids"])
     else:
         context, continuation = _split_trailing_space(prompt, option)
-        prompt_ids = list(tokenizer(context)["input_ids"])
-        whole = list(tokenizer(context + continuation)["input_ids"])
+        prompt_ids = list(tokenizer(context, add_special_tokens=add_special_tokens)["input_ids"])
+        whole = list(tokenizer(context + continuation, add_special_tokens=add_special_tokens)["input_ids"])
         option_ids = whole[len(prompt_ids):]
     if not option_ids:
         raise UserError(f"tokenization: option {option!r} encodes to no tokens after prompt {prompt[-40:]!r}")

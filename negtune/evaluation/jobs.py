@@ -4,9 +4,12 @@ Why one module: ``negtune eval`` (CLI), the trainer's epoch-end evaluation and
 ``negtune eval RUN_DIR`` must produce the same results file from the same inputs.
 
 * ``evaluate_model(model, tokenizer, instances, ...) -> Results`` (nothing written unless
-  ``out``/``scores_path`` are given).
-* ``evaluate_recipe_eval(model, tokenizer, recipe, out_dir, name=...)``: the trainer's hook.
-* ``evaluate_run(run_dir, ...)``: the base model and every checkpoint of a run, resumable.
+  ``out``/``scores_path`` are given); ``fmt`` (chat template), ``fewshot`` (recorded settings of
+  the demonstrations already attached to the instances), ``procs`` (items split across processes).
+* ``evaluate_recipe_eval(model, tokenizer, recipe, out_dir, name=...)``: the trainer's hook
+  (always one process: the trainer calls it on its main process only).
+* ``evaluate_run(run_dir, ..., procs=...)``: the base model and every checkpoint of a run,
+  resumable; across processes whole checkpoints first, the rest by items.
 """
 from __future__ import annotations
 
@@ -18,11 +21,15 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 
 from negtune.data.instances import Instance
 from negtune.errors import UserError
+from negtune.evaluation.distributed import Processes, merge_scores, split_checkpoints
+from negtune.evaluation.fewshot import describe as describe_fewshot
 from negtune.evaluation.metrics import compute_metrics
+from negtune.evaluation.prompting import PromptFormat
 from negtune.evaluation.scoring import OptionScore, resolve_method, score_instances
+from negtune.evaluation.seq2seq import is_seq2seq
 from negtune.evaluation.sets import build_eval_sets, sets_digest
 from negtune.evaluation.summaries import write_run_summary
-from negtune.results import EvalSettings, Results, ScoringInfo
+from negtune.results import EvalSettings, PromptInfo, Results, ScoringInfo
 from negtune.tokenization import effective_max_length
 
 
@@ -56,26 +63,54 @@ def score_rows(instances: Sequence[Instance], scores: Sequence[Sequence[OptionSc
             }
 
 
+def count_parameters(model: Any) -> int:
+    """Parameters of the model itself (tied weights once, LoRA adapter weights not counted)."""
+    return sum(p.numel() for name, p in model.named_parameters() if "lora_" not in name)
+
+
+def prompt_info(fmt: PromptFormat, fewshot: Any, instances: Sequence[Instance],
+                scores: Sequence[Sequence[OptionScore]]) -> PromptInfo:
+    k = fewshot.k if fewshot is not None else 0
+    given = [len(i.meta.get("demos") or []) for i in instances]
+    used = [opts[0].n_demos for opts in scores]
+    return PromptInfo(chat_template=fmt.chat_template, system_prompt=fmt.system_prompt, fewshot_k=k,
+                      fewshot_sampling=fewshot.sampling if k else None, fewshot_seed=fewshot.seed if k else None,
+                      fewshot_source=describe_fewshot(fewshot) if k else None,
+                      n_fewshot_reduced=sum(u < g for u, g in zip(used, given)),
+                      min_fewshot_used=min(used) if k else None)
+
+
 def evaluate_model(model: Any, tokenizer: Any, instances: Sequence[Instance], batch_size: int = 16,
                    tokenization: str = "joint", *, progress: bool = True, method: str = "auto",
                    max_length: Optional[int] = None, limit: Optional[int] = None,
                    info: Optional[dict[str, Any]] = None, out: Optional[str | Path] = None,
-                   scores_path: Optional[str | Path] = None) -> Results:
+                   scores_path: Optional[str | Path] = None, fmt: Optional[PromptFormat] = None,
+                   fewshot: Any = None, procs: Optional[Processes] = None) -> Results:
     """Score ``instances`` and return their ``Results``.
 
     ``max_length``: the recipe's ``model.max_length`` (sequences are cut at the smaller of it
     and the model's limit, as in training; None: the model's limit). ``info`` fills the
     descriptive fields (model, adapter, checkpoint, label, run, loss, recipe_hash, step,
-    epoch, inputs). ``limit`` is recorded in the settings (the caller applied it to
+    epoch, inputs). ``fmt``: chat template and system prompt; ``fewshot``: the
+    ``eval.fewshot`` settings the instances' demonstrations were attached with (recorded).
+    ``procs``: split the items across processes (every process returns the full results;
+    only rank 0 writes). ``limit`` is recorded in the settings (the caller applied it to
     ``instances``). ``out`` / ``scores_path`` are written atomically.
     """
     from negtune.io import write_jsonl
 
     if not instances:
         raise UserError("eval: nothing to evaluate (no instances)")
+    fmt = fmt or PromptFormat()
+    procs = procs or Processes()
     start = time.perf_counter()
     scores = score_instances(model, tokenizer, instances, batch_size=batch_size, tokenization=tokenization,
-                             progress=progress, method=method, max_length=max_length)
+                             progress=progress and procs.is_main, method=method, max_length=max_length, fmt=fmt,
+                             shard=procs.shard)
+    if procs.world > 1:
+        mine = sum(1 for opts in scores if opts and opts[0] is not None)
+        print(f"eval: process {procs.rank + 1}/{procs.world} scored {mine} of {len(instances)} items", file=sys.stderr)
+        scores = merge_scores(procs.gather(scores))
     elapsed = time.perf_counter() - start
     _refuse_non_finite(instances, scores, info or {})
     tasks, summary = compute_metrics(instances, scores)
@@ -85,18 +120,23 @@ def evaluate_model(model: Any, tokenizer: Any, instances: Sequence[Instance], ba
     results = Results(
         tasks=tasks, summary=summary, tokenization=tokenization, versions=versions(),
         settings=EvalSettings(limit=limit, dtype=dtype, tokenization=tokenization, method=method,
-                              max_length=max_length, sets_sha256=sets_digest(instances)),
+                              max_length=max_length, prompting=prompting_request(fmt, fewshot),
+                              sets_sha256=sets_digest(instances)),
         scoring=ScoringInfo(method=resolve_method(model, method), batch_size=batch_size, dtype=dtype,
                             seconds=round(elapsed, 3), n_instances=len(instances),
                             n_options=sum(len(i.options) for i in instances),
                             max_length=effective_max_length(model, tokenizer, max_length),
-                            n_truncated=sum(any(s.truncated for s in opts) for opts in scores)),
+                            n_truncated=sum(any(s.truncated for s in opts) for opts in scores),
+                            architecture="seq2seq" if is_seq2seq(model) else "causal", processes=procs.world),
+        n_params=count_parameters(model), model_type=getattr(getattr(model, "config", None), "model_type", None),
+        prompting=prompt_info(fmt, fewshot, instances, scores),
         **info,
     )
-    if scores_path is not None:
-        write_jsonl(scores_path, score_rows(instances, scores))
-    if out is not None:
-        results.write(out)
+    if procs.is_main:
+        if scores_path is not None:
+            write_jsonl(scores_path, score_rows(instances, scores))
+        if out is not None:
+            results.write(out)
     return results
 
 
@@ -110,6 +150,19 @@ def _refuse_non_finite(instances: Sequence[Instance], scores: Sequence[Sequence[
                 who = info.get("checkpoint") or info.get("adapter") or info.get("model") or "the model"
                 raise UserError(f"{who}: scoring gave a non-finite log-likelihood ({s.loglik}) for {inst.task} item "
                                 f"{inst.source_id} option {j}; its weights are probably NaN/inf; no accuracy reported")
+
+
+def prompting_request(fmt: Optional[PromptFormat], fewshot: Any) -> str:
+    """The prompting asked for, as one comparable string (part of ``EvalSettings``)."""
+    fmt = fmt or PromptFormat()
+    k = fewshot.k if fewshot is not None else 0
+    shots = f"{k}-shot" + (f" {fewshot.sampling} seed {fewshot.seed} from {describe_fewshot(fewshot)}" if k else "")
+    return f"chat template {'on' if fmt.chat_template else 'off'}, system prompt {fmt.system_prompt!r}, {shots}"
+
+
+def prompt_format(eval_cfg: Any) -> PromptFormat:
+    """The context format an ``EvalConfig`` asks for (chat template, system prompt)."""
+    return PromptFormat(chat_template=eval_cfg.chat_template, system_prompt=eval_cfg.system_prompt)
 
 
 def recipe_info(recipe: Any) -> dict[str, Any]:
@@ -133,8 +186,10 @@ def evaluate_recipe_eval(model: Any, tokenizer: Any, recipe: Any, out_dir: str |
     meta.update({"checkpoint": checkpoint or name, "label": name})
     meta.update(info or {})
     return evaluate_model(model, tokenizer, sets, batch_size=recipe.eval.batch_size,
-                          tokenization=recipe.eval.tokenization, progress=progress, max_length=recipe.model.max_length,
-                          limit=recipe.eval.limit, info=meta, out=Path(out_dir) / f"{name}.json")
+                          tokenization=recipe.eval.tokenization, progress=progress,
+                          max_length=recipe.model.max_length, limit=recipe.eval.limit, info=meta,
+                          out=Path(out_dir) / f"{name}.json", fmt=prompt_format(recipe.eval),
+                          fewshot=recipe.eval.fewshot)
 
 
 # --------------------------------------------------------------------------- run directories
@@ -152,106 +207,139 @@ def is_done(path: Path) -> bool:
 
 
 class _RunModels:
-    """The model behind each checkpoint of one run: the base is loaded once, adapter
-    checkpoints are swapped onto it (unmerged), full checkpoints are loaded one at a time."""
+    """The models of one run on this process: the base loaded once, adapter checkpoints swapped
+    onto it (the previous adapter deleted), full checkpoints loaded one at a time."""
 
-    def __init__(self, base_name: str, dtype: str):
-        self.base_name, self.dtype = base_name, dtype
-        self._base: Any = None
-        self._peft: Any = None
+    def __init__(self, base_name: str, dtype: str, device: Any = None):
+        from negtune.models import load_tokenizer
 
-    def base(self) -> Any:
+        self.base_name, self.dtype, self.device = base_name, dtype, device
+        self.tokenizer = load_tokenizer(base_name)
+        self.base: Any = None
+        self.peft: Any = None
+
+    def _load(self, name: str) -> Any:
         from negtune.models import load_causal_lm
 
-        if self._base is None:
-            self._base = load_causal_lm(self.base_name, dtype=self.dtype).eval()
-        return self._base
+        model = load_causal_lm(name, dtype=self.dtype)
+        if self.device is not None:
+            model.to(self.device)
+        return model.eval()
 
-    def adapter(self, name: str, adapter_dir: str) -> Any:
-        from negtune.models import first_line, load_adapter
+    def get_base(self) -> Any:
+        if self.base is None:
+            self.base = self._load(self.base_name)
+        return self.base
 
-        if self._peft is None:
-            self._peft = load_adapter(self.base(), adapter_dir, adapter_name=name, is_trainable=False)
-        else:
-            previous = self._peft.active_adapter
-            try:
-                self._peft.load_adapter(adapter_dir, adapter_name=name, is_trainable=False)
-            except Exception as err:  # noqa: BLE001 - a damaged adapter directory
-                raise UserError(f"adapter {adapter_dir}: cannot load it: {first_line(err)}") from None
-            self._peft.set_adapter(name)
-            self._peft.delete_adapter(previous)
-        return self._peft.eval()
+    def model_for(self, path: Optional[Path], state: Any, info: dict[str, Any]) -> Any:
+        """The model of a checkpoint (None: the base, which must come before any adapter wraps it)."""
+        if path is None or state is None:
+            info["model"] = self.base_name
+            return self.get_base()
+        if state.kind == "adapter":
+            from negtune.models import first_line, load_adapter
 
-    def full(self, model_dir: str) -> Any:
-        from negtune.models import load_causal_lm
-
-        return load_causal_lm(model_dir, dtype=self.dtype).eval()
+            adapter = str(path / "model")
+            info.update(model=self.base_name, adapter=adapter)
+            if self.peft is None:
+                self.peft = load_adapter(self.get_base(), adapter, adapter_name=path.name, is_trainable=False)
+            else:
+                previous = self.peft.active_adapter
+                try:
+                    self.peft.load_adapter(adapter, adapter_name=path.name, is_trainable=False)
+                except Exception as err:  # noqa: BLE001 - a damaged adapter directory
+                    raise UserError(f"adapter {adapter}: cannot load it: {first_line(err)}") from None
+                self.peft.set_adapter(path.name)
+                self.peft.delete_adapter(previous)
+            return self.peft.eval()
+        info["model"] = str(path / "model")
+        return self._load(str(path / "model"))
 
 
 def evaluate_run(run_dir: str | Path, *, batch_size: Optional[int] = None, dtype: Optional[str] = None,
                  limit: Optional[int] = None, progress: bool = True, force: bool = False,
-                 log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> dict[str, Any]:
+                 log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+                 procs: Optional[Processes] = None) -> dict[str, Any]:
     """Evaluate the base model and every complete checkpoint of a training run.
 
     Results go to ``RUN_DIR/eval/<base|step-N>.json``. A checkpoint whose results file exists
     with the same settings (``EvalSettings``: limit, dtype, tokenization, method, max length,
-    the items themselves) is skipped, so a killed job resumes; one computed with other
-    settings is refused (one line naming the difference) unless ``force`` replaces it. The
-    evaluation holds ``RUN_DIR/eval``'s lock, so two evaluations of one run never both write.
-    Returns {"evaluated": [...], "skipped": [...], "summary_csv": path, "summary_md": path}.
+    prompting, the items themselves) is skipped, so a killed job resumes; one computed with
+    other settings is refused (one line naming the difference) unless ``force`` replaces it.
+    Rank 0 holds ``RUN_DIR/eval``'s lock, so two evaluations of one run never both write. The
+    base model is loaded once; adapter checkpoints are swapped on it; full checkpoints are
+    loaded one at a time. With ``procs`` (several processes), whole checkpoints are split round
+    robin and the remainder split by items (``negtune.evaluation.distributed``); rank 0 writes
+    the summary. Returns {"evaluated": [...], "skipped": [...], "summary_csv", "summary_md"}.
     """
     from negtune.config import load_recipe
     from negtune.io import claim_dir
     from negtune.locking import DirLock
-    from negtune.models import load_tokenizer
     from negtune.training.checkpoint import list_checkpoints
     from negtune.training.state import TrainerState
 
+    procs = procs or Processes()
     run = Path(run_dir)
     if not run.is_dir():
         raise UserError(f"{run}: no such run directory")
     if not (run / "recipe.resolved.yaml").is_file():
         raise UserError(f"{run}: not a run directory (no recipe.resolved.yaml)")
     recipe = load_recipe(run / "recipe.resolved.yaml")
-    eval_dir = claim_dir(run / "eval", "eval", "run's eval directory")
-    with DirLock(eval_dir, "evaluation"):
+    eval_dir = run / "eval"
+    lock = procs.all_ok(lambda: DirLock(claim_dir(eval_dir, "eval", "run's eval directory"), "evaluation").acquire()
+                        if procs.is_main else None)
+    try:
         checkpoints = [(d.name, d, TrainerState.read(d)) for d in list_checkpoints(run)]
+        entries: dict[str, tuple[Optional[Path], Optional[TrainerState]]] = {"base": (None, None)}
+        entries.update({name: (path, state) for name, path, state in checkpoints})
         instances = build_eval_sets(recipe, limit)
         limit = limit if limit is not None else recipe.eval.limit
         dtype = dtype or recipe.model.dtype
+        fmt, fewshot = prompt_format(recipe.eval), recipe.eval.fewshot
         wanted = EvalSettings(limit=limit, dtype=dtype, tokenization=recipe.eval.tokenization, method="auto",
-                              max_length=recipe.model.max_length, sets_sha256=sets_digest(instances))
-        todo, skipped = [], []
-        for name, path, state in [("base", None, None)] + checkpoints:
-            out = eval_dir / f"{name}.json"
-            if force or not is_done(out):
-                todo.append((name, path, state))
-                continue
-            changed = wanted.differences(Results.read(out).settings)
-            if changed:
-                raise UserError(f"{out}: computed with other settings ({'; '.join(changed)}); pass --force to "
-                                "replace it, or evaluate into another run directory")
-            skipped.append(name)
-        # The trainer records the resolved base (a named offline source resolves to a cache dir).
-        base_name = checkpoints[0][2].base_model if checkpoints else recipe.model.name_or_path
-        models = _RunModels(base_name, dtype)
-        tokenizer = load_tokenizer(base_name) if todo else None
-        for name, path, state in todo:  # the base comes first, before any adapter wraps it
-            log(f"eval {run.name}: {name}")
-            info = dict(recipe_info(recipe), run=str(run), checkpoint=name, label=name, model=base_name,
-                        step=state.step if state else None, epoch=state.epoch if state else None)
-            if path is None or state is None:
-                model = models.base()
-            elif state.kind == "adapter":
-                info["adapter"] = str(path / "model")
-                model = models.adapter(name, info["adapter"])
-            else:
-                info["model"] = str(path / "model")
-                model = models.full(info["model"])
-            evaluate_model(model, tokenizer, instances, batch_size or recipe.eval.batch_size,
-                           recipe.eval.tokenization, progress=progress, max_length=recipe.model.max_length,
-                           limit=limit, info=info, out=eval_dir / f"{name}.json")
-            del model
-        csv_path, md_path = write_run_summary(run)
-    return {"evaluated": [name for name, _, _ in todo], "skipped": skipped, "summary_csv": str(csv_path),
-            "summary_md": str(md_path)}
+                              max_length=recipe.model.max_length, prompting=prompting_request(fmt, fewshot),
+                              sets_sha256=sets_digest(instances))
+
+        def to_do() -> list[str]:  # rank 0's view of what is done, before anyone writes
+            names = []
+            for name in entries:
+                out = eval_dir / f"{name}.json"
+                if force or not is_done(out):
+                    names.append(name)
+                elif changed := wanted.differences(Results.read(out).settings):
+                    raise UserError(f"{out}: computed with other settings ({'; '.join(changed)}); pass --force "
+                                    "to replace it, or evaluate into another run directory")
+            return names
+
+        todo = procs.gather(procs.all_ok(lambda: to_do() if procs.is_main else None))[0]
+        skipped = [name for name in entries if name not in todo]
+        if todo:
+            bs = batch_size or recipe.eval.batch_size
+            # The trainer records the resolved base (a named offline source resolves to a cache dir).
+            base_name = checkpoints[0][2].base_model if checkpoints else recipe.model.name_or_path
+            base_info = dict(recipe_info(recipe), run=str(run))
+            models = _RunModels(base_name, dtype, procs.device)
+
+            def evaluate_one(name: str, on: Processes) -> None:
+                path, state = entries[name]
+                info = dict(base_info, checkpoint=name, label=name, step=state.step if state else None,
+                            epoch=state.epoch if state else None)
+                where = f" (process {procs.rank + 1}/{procs.world})" if procs.world > 1 else ""
+                log(f"eval {run.name}: {name}{where}")
+                model = models.model_for(path, state, info)
+                evaluate_model(model, models.tokenizer, instances, bs, recipe.eval.tokenization, progress=progress,
+                               max_length=recipe.model.max_length, limit=limit, info=info,
+                               out=eval_dir / f"{name}.json", fmt=fmt, fewshot=fewshot, procs=on)
+
+            own, shared = split_checkpoints(todo, procs.world)
+            procs.all_ok(lambda: [evaluate_one(name, Processes()) for name in own[procs.rank]])
+            for name in shared:
+                evaluate_one(name, procs)
+        procs.barrier()
+        csv_path, md_path = eval_dir / "summary.csv", eval_dir / "summary.md"
+        if procs.is_main:
+            csv_path, md_path = write_run_summary(run)
+    finally:
+        if lock is not None:
+            lock.release()
+    return {"evaluated": todo, "skipped": skipped, "summary_csv": str(csv_path), "summary_md": str(md_path)}

@@ -1,36 +1,32 @@
 """Rank-classification scoring: log p(option | prompt) for every option of every instance.
 
-Why this design: an item's options all share one prompt (``negtune.tokenization`` makes the
-prompt ids independent of the option), so the prompt is run once and its key/value cache is
-reused for each option. Work is sorted by length (longest first, as lm-evaluation-harness
-does) so batches pad little, and results come back in input order.
+Why this design: an item's options all share one prompt (``negtune.evaluation.prompting``
+makes the prompt ids independent of the option), so the prompt is run once and its
+key/value cache is reused for each option; items that share a few-shot demonstration block
+(``eval.fewshot.sampling: fixed``) share that prefix too, and it is run once for all of
+them. Work is sorted by length (longest first, as lm-evaluation-harness does) so batches
+pad little, and results come back in input order.
 
-Three methods compute the same numbers (to float rounding, ~1e-6 in fp32):
+The passes live in ``negtune.evaluation.causal`` (``kv``, ``batched``, ``plain``) and
+``negtune.evaluation.seq2seq`` (encoder-decoder models: ``seq2seq``, ``plain``); all methods
+of a model type compute the same numbers to float rounding (~1e-6 in fp32).
 
-* ``kv`` - a batch of prompts is run once, left-padded, with explicit ``position_ids``. The
-  per-layer key/value tensors of its ``DynamicCache`` are kept; for each option pass the
-  cache layers are rebuilt from an ``index_select`` of them (one row per option: the same
-  thing ``Cache.reorder_cache(index)`` does, but non-destructive, so the option rows can be
-  split into similar-length chunks that pad little). Option tokens are fed after the prompt,
-  right-padded, with a 2-D attention mask over ``[prompt | option]`` and explicit positions.
-  The first option token is scored from the prompt pass's last logit (computed alone via
-  ``logits_to_keep=1``). Verified exact for OPT, GPT-2 and Llama (SmolLM2).
-* ``batched`` - prompt+option sequences batched and right-padded, no cache reuse; used for
-  architectures the ``kv`` path has not been verified on (sliding-window or hybrid caches).
-* ``plain`` - one unpadded sequence at a time; the reference (and the benchmark baseline).
-
-Log-softmax is always computed in fp32, whatever the model dtype.
+Across processes (``shard=(rank, world)``) each process scores the items the token-balanced
+assignment (``shard_items``) gives it; the caller gathers (``negtune.evaluation.distributed``).
 """
 from __future__ import annotations
 
 import inspect
 import sys
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Hashable, Iterable, Optional, Sequence
 
 from negtune.data.instances import Instance
 from negtune.errors import UserError
-from negtune.tokenization import effective_max_length, encode_pair, truncate_left
+from negtune.evaluation.causal import SharedPrefix, score_batched, score_kv, score_plain
+from negtune.evaluation.prompting import EncodedItem, PromptFormat, encode_items
+from negtune.evaluation.seq2seq import is_seq2seq, score_encoder_decoder, score_encoder_decoder_plain
+from negtune.tokenization import effective_max_length
 
 METHODS = ("auto", "kv", "batched", "plain")
 # Architectures whose KV-cache path was checked against the plain path (tests/evaluation/test_scoring.py).
@@ -41,7 +37,8 @@ KV_VERIFIED = frozenset({"opt", "gpt2", "llama"})
 class OptionScore:
     loglik: float  # sum over the option's tokens of log p(token | prompt, previous option tokens)
     n_tokens: int
-    truncated: bool = False  # the prompt lost tokens from the left to fit the max length
+    truncated: bool = False  # the item's own prompt lost tokens from the left to fit the max length
+    n_demos: int = 0  # few-shot demonstrations in the context (fewer than given when they did not fit)
 
     @property
     def mean(self) -> float:
@@ -55,7 +52,9 @@ class _Group:
     item: int
     prompt: list[int]
     options: list[tuple[int, list[int]]]  # (option index, option ids)
-    truncated: bool = False  # the prompt lost tokens from the left to fit the max length
+    truncated: bool = False
+    n_demos: int = 0
+    bucket: Optional[Hashable] = None  # items with the same demonstrations (a shared prefix)
 
     @property
     def length(self) -> int:
@@ -68,36 +67,51 @@ class _Group:
 def encode_instances(tokenizer: Any, instances: Sequence[Instance], tokenization: str = "joint",
                      max_length: int | None = None) -> list[list[tuple[list[int], list[int], bool]]]:
     """Per instance, per option: (prompt_ids, option_ids, truncated) after left truncation."""
-    bos = getattr(tokenizer, "bos_token_id", None)
-    out = []
-    for inst in instances:
-        pairs = []
-        for option in inst.options:
-            full, option_ids = encode_pair(tokenizer, inst.prompt, option, tokenization)
-            prompt_ids = truncate_left(full, option_ids, max_length, bos)
-            if not prompt_ids:
-                raise UserError(
-                    f"{inst.task}: item {inst.source_id}: prompt encodes to no tokens; "
-                    "nothing to condition the option on"
-                )
-            pairs.append((prompt_ids, option_ids, len(prompt_ids) < len(full)))
-        out.append(pairs)
-    return out
+    encoded = encode_items(tokenizer, instances, tokenization, max_length)
+    return [[(p, o, e.truncated) for p, o in e.pairs] for e in encoded]
 
 
-def _groups(encoded: list[list[tuple[list[int], list[int], bool]]]) -> list[_Group]:
+def _groups(encoded: Sequence[EncodedItem], instances: Sequence[Instance]) -> list[_Group]:
     groups = []
-    for item, pairs in enumerate(encoded):
+    for item, (enc, inst) in enumerate(zip(encoded, instances)):
+        ids = inst.meta.get("demo_ids") or []
+        bucket = (inst.task, inst.variant, tuple(ids[len(ids) - enc.n_demos:])) if enc.n_demos else None
         by_prompt: dict[tuple[int, ...], _Group] = {}
-        for j, (prompt_ids, option_ids, truncated) in enumerate(pairs):
+        for j, (prompt_ids, option_ids) in enumerate(enc.pairs):
             key = tuple(prompt_ids)
             if key not in by_prompt:
-                by_prompt[key] = _Group(item, list(prompt_ids), [], truncated)
+                by_prompt[key] = _Group(item, list(prompt_ids), [], enc.truncated, enc.n_demos, bucket)
                 groups.append(by_prompt[key])
             by_prompt[key].options.append((j, list(option_ids)))
-    # Longest first (an out-of-memory shows up at once, batches pad little); stable on ties.
+    return groups
+
+
+def _longest_first(groups: list[_Group]) -> list[_Group]:
+    """Longest first (an out-of-memory shows up at once, batches pad little); stable on ties."""
     order = sorted(range(len(groups)), key=lambda i: (-groups[i].length, i))
     return [groups[i] for i in order]
+
+
+def _buckets(groups: list[_Group]) -> list[list[_Group]]:
+    """Groups sharing demonstrations together (each bucket longest first); the rest in one."""
+    buckets: dict[Hashable, list[_Group]] = {}
+    for g in groups:
+        buckets.setdefault(g.bucket, []).append(g)
+    return [_longest_first(b) for b in buckets.values()]
+
+
+def shared_prefix_length(groups: Sequence[_Group]) -> int:
+    """Tokens every prompt of ``groups`` starts with, leaving each prompt at least one token."""
+    if len(groups) < 2:
+        return 0
+    first = groups[0].prompt
+    n = min(len(g.prompt) for g in groups) - 1
+    for g in groups[1:]:
+        i = 0
+        while i < n and g.prompt[i] == first[i]:
+            i += 1
+        n = i
+    return max(n, 0)
 
 
 def _batches(groups: list[_Group], batch_size: int) -> Iterable[list[_Group]]:
@@ -128,135 +142,33 @@ def _accepts(model: Any, name: str) -> bool:
         return False
 
 
-def _device(model: Any) -> Any:
-    import torch
-
-    for p in model.parameters():
-        return p.device
-    return torch.device("cpu")
-
-
 def resolve_method(model: Any, method: str = "auto") -> str:
     if method not in METHODS:
         raise UserError(f"scoring method {method!r}: use one of {', '.join(METHODS)}")
+    if is_seq2seq(model):
+        if method in ("kv", "batched"):
+            raise UserError(f"scoring method {method}: not for encoder-decoder models (use auto or plain)")
+        return "plain" if method == "plain" else "seq2seq"
     if method != "auto":
         return method
     return "kv" if _model_type(model) in KV_VERIFIED else "batched"
 
 
-def _token_logprobs(logits: Any, targets: Any) -> Any:
-    """log p(target) per position, computed in fp32: logit[target] - logsumexp(logits)."""
-    logits = logits.float()
-    picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    return picked - logits.logsumexp(-1)
+def item_costs(encoded: Sequence[EncodedItem]) -> list[int]:
+    """Tokens an item costs to score: its prompt plus every option."""
+    return [len(e.pairs[0][0]) + sum(len(o) for _, o in e.pairs) for e in encoded]
 
 
-# --------------------------------------------------------------------------- methods
-
-
-def _length_chunks(rows: list[int], lengths: list[int], ratio: float = 0.75) -> list[list[int]]:
-    """Split rows (sorted longest first) wherever a row is shorter than ``ratio`` x the chunk's
-    longest: each option pass then pads little (option lengths vary a lot, e.g. HellaSwag)."""
-    order = sorted(rows, key=lambda r: (-lengths[r], r))
-    chunks: list[list[int]] = []
-    for r in order:
-        if chunks and lengths[r] >= ratio * lengths[chunks[-1][0]]:
-            chunks[-1].append(r)
-        else:
-            chunks.append([r])
-    return chunks
-
-
-def _score_kv(model: Any, batch: list[_Group], pad_id: int, keep: bool) -> list[list[tuple[float, int]]]:
-    import torch
-
-    dev = _device(model)
-    G = len(batch)
-    P = max(len(g.prompt) for g in batch)
-    ids = torch.full((G, P), pad_id, dtype=torch.long)
-    mask = torch.zeros((G, P), dtype=torch.long)
-    for i, g in enumerate(batch):  # left padding: every prompt ends at column P-1
-        ids[i, P - len(g.prompt):] = torch.tensor(g.prompt)
-        mask[i, P - len(g.prompt):] = 1
-    pos = (mask.cumsum(-1) - 1).clamp(min=0)
-    kwargs: dict[str, Any] = {"logits_to_keep": 1} if keep else {}
-    out = model(input_ids=ids.to(dev), attention_mask=mask.to(dev), position_ids=pos.to(dev),
-                use_cache=True, **kwargs)
-    last = out.logits[:, -1, :]  # predicts each option's first token
-    cache = out.past_key_values
-    # The prompt's per-layer key/value tensors; every option pass starts from a selection of them.
-    saved = [(layer.keys, layer.values) for layer in cache.layers]
-
-    rows = [(i, opt) for i, g in enumerate(batch) for _, opt in g.options]
-    lengths = [len(opt) for _, opt in rows]
-    owner = torch.tensor([i for i, _ in rows], dtype=torch.long)
-    first_tok = torch.tensor([opt[0] for _, opt in rows], dtype=torch.long)
-    totals = _token_logprobs(last[owner.to(dev)], first_tok.to(dev)).double().cpu()
-    prompt_len = mask.sum(-1)
-    for chunk in _length_chunks([r for r in range(len(rows)) if lengths[r] > 1], lengths):
-        O = lengths[chunk[0]] - 1  # tokens fed: all but each option's last
-        n = len(chunk)
-        inp = torch.full((n, O), pad_id, dtype=torch.long)
-        tgt = torch.zeros((n, O), dtype=torch.long)
-        m = torch.zeros((n, O), dtype=torch.long)
-        for k, r in enumerate(chunk):
-            opt = rows[r][1]
-            inp[k, : len(opt) - 1] = torch.tensor(opt[:-1])
-            tgt[k, : len(opt) - 1] = torch.tensor(opt[1:])
-            m[k, : len(opt) - 1] = 1
-        idx = owner[chunk]
-        opt_pos = prompt_len[idx].unsqueeze(-1) + torch.arange(O).unsqueeze(0)
-        opt_pos = torch.where(m.bool(), opt_pos, torch.zeros_like(opt_pos))  # pads stay in range
-        idx_dev = idx.to(dev)
-        for layer, (k_, v_) in zip(cache.layers, saved):
-            layer.keys = k_.index_select(0, idx_dev)
-            layer.values = v_.index_select(0, idx_dev)
-        out2 = model(input_ids=inp.to(dev), attention_mask=torch.cat([mask[idx], m], dim=-1).to(dev),
-                     position_ids=opt_pos.to(dev), past_key_values=cache, use_cache=True)
-        lp = _token_logprobs(out2.logits, tgt.to(dev)).double().cpu()
-        totals[chunk] += (lp * m).sum(-1)
-    return _regroup(batch, [float(t) for t in totals])
-
-
-def _score_batched(model: Any, batch: list[_Group], pad_id: int) -> list[list[tuple[float, int]]]:
-    import torch
-
-    dev = _device(model)
-    rows = [(g.prompt, opt) for g in batch for _, opt in g.options]
-    L = max(len(p) + len(o) for p, o in rows)
-    ids = torch.full((len(rows), L), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), L), dtype=torch.long)
-    for r, (p, o) in enumerate(rows):
-        ids[r, : len(p) + len(o)] = torch.tensor(p + o)
-        mask[r, : len(p) + len(o)] = 1
-    out = model(input_ids=ids.to(dev), attention_mask=mask.to(dev), use_cache=False)
-    lp = _token_logprobs(out.logits[:, :-1], ids[:, 1:].to(dev))  # lp[:, t] = log p(ids[t+1])
-    totals = []
-    for r, (p, o) in enumerate(rows):
-        totals.append(float(lp[r, len(p) - 1: len(p) + len(o) - 1].double().sum()))
-    return _regroup(batch, totals)
-
-
-def _regroup(batch: list[_Group], totals: list[float]) -> list[list[tuple[float, int]]]:
-    """Flat per-option totals (in batch order) back into (loglik, n_tokens) lists per item."""
-    it = iter(totals)
-    return [[(next(it), len(opt)) for _, opt in g.options] for g in batch]
-
-
-def _score_plain(model: Any, batch: list[_Group]) -> list[list[tuple[float, int]]]:
-    import torch
-
-    dev = _device(model)
-    result = []
-    for g in batch:
-        scores = []
-        for _, opt in g.options:
-            ids = torch.tensor([g.prompt + opt], device=dev)
-            logits = model(input_ids=ids, use_cache=False).logits
-            lp = _token_logprobs(logits[:, len(g.prompt) - 1: -1], ids[:, len(g.prompt):])
-            scores.append((float(lp.double().sum()), len(opt)))
-        result.append(scores)
-    return result
+def shard_items(costs: Sequence[int], world: int) -> list[int]:
+    """The process each item goes to: greedy by cost (largest first, to the least-loaded
+    process; ties to the lower index), so processes get about the same number of tokens."""
+    load = [0] * world
+    owner = [0] * len(costs)
+    for i in sorted(range(len(costs)), key=lambda i: (-costs[i], i)):
+        r = min(range(world), key=lambda r: (load[r], r))
+        owner[i] = r
+        load[r] += costs[i]
+    return owner
 
 
 # --------------------------------------------------------------------------- public
@@ -271,22 +183,31 @@ def _progress(total: int, enabled: bool, desc: str) -> Any:
 
 def score_instances(model: Any, tokenizer: Any, instances: Sequence[Instance], batch_size: int = 16,
                     tokenization: str = "joint", progress: bool = True, method: str = "auto",
-                    max_length: int | None = None, desc: str = "scoring") -> list[list[OptionScore]]:
+                    max_length: int | None = None, desc: str = "scoring", fmt: Optional[PromptFormat] = None,
+                    shard: Optional[tuple[int, int]] = None,
+                    share_prefix: bool = True) -> list[list[OptionScore]]:
     """Log-likelihood of every option of every instance, in input order.
 
     ``batch_size`` is the number of (prompt, option) sequences per forward pass; the result
     does not depend on it (beyond float rounding). Sequences are cut at
     ``min(max_length, the model's limit)`` (``negtune.tokenization.effective_max_length``):
-    longer prompts are trimmed from the left (the option is never cut) and their scores say
-    ``truncated``.
+    demonstrations are dropped first, then the prompt is trimmed from the left (the option is
+    never cut); scores say ``truncated`` and ``n_demos``. ``fmt``: chat template / system
+    prompt. ``shard=(rank, world)``: score only this process's items (the others' entries are
+    None). ``share_prefix=False`` runs a shared demonstration prefix per batch (benchmarks).
     """
     import torch
 
     if batch_size < 1:
         raise UserError(f"batch size {batch_size}: must be >= 1")
     method = resolve_method(model, method)
-    encoded = encode_instances(tokenizer, instances, tokenization, effective_max_length(model, tokenizer, max_length))
-    groups = _groups(encoded)
+    seq2seq = is_seq2seq(model)
+    encoded = encode_items(tokenizer, instances, tokenization, effective_max_length(model, tokenizer, max_length),
+                           fmt, seq2seq)
+    groups = _groups(encoded, instances)
+    if shard is not None:
+        owner = shard_items(item_costs(encoded), shard[1])
+        groups = [g for g in groups if owner[g.item] == shard[0]]
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     if pad_id is None:
         pad_id = 0
@@ -297,17 +218,28 @@ def score_instances(model: Any, tokenizer: Any, instances: Sequence[Instance], b
     bar = _progress(sum(len(g.options) for g in groups), progress, desc)
     try:
         with torch.inference_mode():
-            for batch in _batches(groups, batch_size):
-                if method == "kv":
-                    scored = _score_kv(model, batch, pad_id, keep)
-                elif method == "batched":
-                    scored = _score_batched(model, batch, pad_id)
-                else:
-                    scored = _score_plain(model, batch)
-                for g, scores in zip(batch, scored):
-                    for (j, _), (ll, n) in zip(g.options, scores):
-                        results[g.item][j] = OptionScore(ll, n, g.truncated)
-                bar.update(sum(len(g.options) for g in batch))
+            for bucket in _buckets(groups) if method == "kv" else [_longest_first(groups)]:
+                if not bucket:
+                    continue
+                prefix = None
+                n_shared = shared_prefix_length(bucket) if bucket[0].bucket is not None and share_prefix else 0
+                if n_shared:
+                    prefix = SharedPrefix.run(model, bucket[0].prompt[:n_shared], keep)
+                for batch in _batches(bucket, batch_size):
+                    if method == "kv":
+                        scored = score_kv(model, batch, pad_id, keep, prefix)
+                    elif method == "batched":
+                        scored = score_batched(model, batch, pad_id)
+                    elif method == "seq2seq":
+                        scored = score_encoder_decoder(model, batch, pad_id)
+                    elif seq2seq:
+                        scored = score_encoder_decoder_plain(model, batch)
+                    else:
+                        scored = score_plain(model, batch)
+                    for g, scores in zip(batch, scored):
+                        for (j, _), (ll, n) in zip(g.options, scores):
+                            results[g.item][j] = OptionScore(ll, n, g.truncated, g.n_demos)
+                    bar.update(sum(len(g.options) for g in batch))
     finally:
         bar.close()
         if was_training:

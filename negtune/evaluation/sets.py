@@ -38,10 +38,23 @@ def _limit_per_task(instances: list[Instance], limit: Optional[int]) -> list[Ins
     return [i for i in instances if i.pair_key in allowed]
 
 
-def build_eval_sets(recipe: Any, limit: Optional[int] = None) -> list[Instance]:
-    """All instances the recipe's ``eval`` section asks for (registry tasks, then CSV sets)."""
+def build_eval_sets(recipe: Any, limit: Optional[int] = None, fewshot: bool = True) -> list[Instance]:
+    """All instances the recipe's ``eval`` section asks for (registry tasks, then CSV sets),
+    with their few-shot demonstrations when ``eval.fewshot.k`` > 0 (``fewshot=False``: without)."""
     cfg = recipe.eval
     limit = limit if limit is not None else cfg.limit
+    out = _eval_sets(recipe, limit)
+    if fewshot and cfg.fewshot.k:
+        from negtune.evaluation.fewshot import add_fewshot
+
+        full = _eval_sets(recipe, None) if cfg.fewshot.source == "eval" and limit is not None else out
+        out = add_fewshot(out, cfg.fewshot, pool_instances=full, eval_split=cfg.split, data_files=recipe.data.files,
+                          cache_dir=recipe.data.cache_dir)
+    return out
+
+
+def _eval_sets(recipe: Any, limit: Optional[int]) -> list[Instance]:
+    cfg = recipe.eval
     out: list[Instance] = []
     if cfg.tasks and getattr(cfg, "paper_csv_dir", None):  # the paper's own files (evaluation.paper_sets)
         out += paper_eval_sets(cfg, recipe.seed, limit)

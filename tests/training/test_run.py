@@ -43,13 +43,14 @@ def assets(tmp_path_factory):
     root = tmp_path_factory.mktemp("train")
     model = build_tiny_opt(root / "model", seed=0)
     rng = random.Random(0)
-    with open(root / "copa.jsonl", "w") as fh:  # COPA's own schema (aps/super_glue copa)
-        for i in range(64):
-            prem = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 12))).capitalize() + "."
-            c1 = " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 6))) + "."
-            c2 = " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 6))) + "."
-            fh.write(json.dumps({"premise": prem, "choice1": c1, "choice2": c2,
-                                 "question": rng.choice(["cause", "effect"]), "idx": i, "label": i % 2}) + "\n")
+    for name, n in (("copa.jsonl", 64), ("copa_eval.jsonl", 8)):  # COPA's own schema (aps/super_glue copa)
+        with open(root / name, "w") as fh:
+            for i in range(n):
+                prem = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 12))).capitalize() + "."
+                c1 = " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 6))) + "."
+                c2 = " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 6))) + "."
+                fh.write(json.dumps({"premise": prem, "choice1": c1, "choice2": c2,
+                                     "question": rng.choice(["cause", "effect"]), "idx": i, "label": i % 2}) + "\n")
     return root, model
 
 
@@ -230,7 +231,7 @@ def test_full_finetune_reference_model_loss(assets):
 def test_eval_at_epoch_end_writes_the_run_eval_file(assets):
     root, _ = assets
     recipe = write_recipe(root, "ev", train={"epochs": 1, "save_every_steps": None, "eval_at_epoch_end": True},
-                          eval={"tasks": ["copa"], "files": {"copa": str(root / "copa.jsonl")}, "max_instances": 8,
+                          eval={"tasks": ["copa"], "files": {"copa": str(root / "copa_eval.jsonl")}, "max_instances": 8,
                                 "batch_size": 8})
     p = run([PY, str(SCRIPT), str(recipe)])
     assert p.returncode == 0, p.stderr[-3000:]
