@@ -141,10 +141,15 @@ def convert(gguf: Path, target: Path) -> Path:
     return target
 
 
+def model_dir(name: str = MODEL_NAME) -> Path:
+    """Where a named offline model is (or will be) converted; nothing is converted here."""
+    return cache_root() / "models" / name
+
+
 def smollm2_135m_instruct() -> Path:
     """The converted model directory; converts on first use or when the wheel's GGUF changed."""
     gguf = find_gguf()
-    target = cache_root() / "models" / MODEL_NAME
+    target = model_dir(MODEL_NAME)
     if _marker_matches(target, gguf):
         return target
     return convert(gguf, target)
