@@ -91,11 +91,40 @@ def load_tokenizer(name_or_path: str, revision: str | None = None) -> Any:
     return tok
 
 
+def stale_gguf_quantization(model_dir: str | Path) -> bool:
+    """True if ``model_dir/config.json`` names a GGUF quantization: stale in a model directory.
+
+    Why: GGUF weights load only from a ``.gguf`` file (``from_pretrained(..., gguf_file=...)``);
+    a directory's ``safetensors`` are plain. Yet transformers then attaches a GGUF quantizer
+    (the model cannot be saved) and tools that forward the config's quantization
+    (lm-evaluation-harness) fail. negtune's SmolLM2 cache before conversion version 2 was
+    written this way.
+    """
+    import json
+
+    path = Path(model_dir) / "config.json"
+    try:
+        quant = json.loads(path.read_text()).get("quantization_config") if path.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(quant, dict) and quant.get("quant_method") == "gguf"
+
+
 def load_causal_lm(name_or_path: str, dtype: str = "float32", revision: str | None = None, **kwargs: Any) -> Any:
-    """Load an ``AutoModelForCausalLM`` in ``dtype`` (fp32, bf16, fp16)."""
+    """Load an ``AutoModelForCausalLM`` in ``dtype`` (fp32, bf16, fp16).
+
+    A local directory whose config keeps a stale GGUF quantization (``stale_gguf_quantization``)
+    loads as the plain model it holds, so what negtune saves from it is plain too.
+    """
     from transformers import AutoModelForCausalLM
 
     resolved = resolve_model_path(name_or_path)
+    if "config" not in kwargs and Path(resolved).is_dir() and stale_gguf_quantization(resolved):
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(resolved, local_files_only=True)
+        del config.quantization_config
+        kwargs["config"] = config
     return _from_pretrained(AutoModelForCausalLM, name_or_path, resolved, "weights",
                             dtype=torch_dtype(dtype), revision=revision, **kwargs)
 
