@@ -142,11 +142,14 @@ def load_for_eval(name_or_path: str, adapter: str | None = None, dtype: str = "f
     tok_source = adapter if adapter and Path(adapter, "tokenizer_config.json").is_file() else resolved
     tokenizer = load_tokenizer(tok_source)
     if adapter is not None:
-        from peft import PeftModel
-
         if not Path(adapter, "adapter_config.json").is_file():
             raise UserError(f"adapter {adapter}: no adapter_config.json there")
-        model = PeftModel.from_pretrained(model, adapter, is_trainable=False)
+        from negtune.peft_calls import peft_calls
+
+        with peft_calls():
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, adapter, is_trainable=False)
     model.eval()
     return model, tokenizer
 
@@ -239,6 +242,7 @@ def load_for_training(model_cfg: Any, model_type: str) -> Any:
 
     Gradient checkpointing uses ``use_reentrant=False`` (the reentrant variant breaks LoRA
     under DDP: peft #313, trl #921). Returns the (possibly PEFT-wrapped) model.
+    bitsandbytes is imported for QLoRA only (``negtune.peft_calls``).
     """
     kwargs: dict[str, Any] = {}
     if model_cfg.peft == "qlora":
@@ -252,25 +256,41 @@ def load_for_training(model_cfg: Any, model_type: str) -> Any:
             bnb_4bit_compute_dtype=torch_dtype(model_cfg.dtype),
         )
     model = load_causal_lm(model_cfg.name_or_path, dtype=model_cfg.dtype, revision=model_cfg.revision, **kwargs)
-    gc_kwargs = {"use_reentrant": False}
     if model_cfg.peft == "qlora":
-        from peft import prepare_model_for_kbit_training
+        from negtune.peft_calls import peft_calls
 
-        model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=model_cfg.gradient_checkpointing,
-            gradient_checkpointing_kwargs=gc_kwargs,
-        )
-    elif model_cfg.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=gc_kwargs)
+        with peft_calls(quantized=True):
+            from peft import prepare_model_for_kbit_training
+
+            # checkpointing enabled below (peft would call the deprecated transformers alias)
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     if model_cfg.gradient_checkpointing:
+        enable_activation_checkpointing(model, {"use_reentrant": False})
         model.config.use_cache = False
     if model_cfg.peft in ("lora", "qlora"):
         model = wrap_peft(model, model_cfg, model_type)
     return model
 
 
+def enable_activation_checkpointing(model: Any, kwargs: dict[str, Any]) -> None:
+    """``activation_checkpointing_enable`` (transformers >= 5), else its older name
+    ``gradient_checkpointing_enable`` (deprecated in 5: a FutureWarning on every run)."""
+    enable = getattr(model, "activation_checkpointing_enable", None)
+    if enable is not None:
+        enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
 def wrap_peft(model: Any, model_cfg: Any, model_type: str | None = None) -> Any:
     """Wrap ``model`` with a LoRA adapter per ``model_cfg.lora`` (targets per architecture)."""
+    from negtune.peft_calls import peft_calls
+
+    with peft_calls(quantized=model_cfg.peft == "qlora"):
+        return _wrap_peft(model, model_cfg, model_type)
+
+
+def _wrap_peft(model: Any, model_cfg: Any, model_type: str | None) -> Any:
     from peft import LoraConfig as PeftLoraConfig
     from peft import get_peft_model
 

@@ -193,18 +193,21 @@ def evaluate_run(run_dir: str | Path, *, batch_size: Optional[int] = None, dtype
                 evaluate_model(get_base(), tokenizer, instances, bs, recipe.eval.tokenization,
                                progress=progress, max_length=recipe.model.max_length, info=info, out=out)
             elif state.kind == "adapter":
-                from peft import PeftModel
+                from negtune.peft_calls import peft_calls
 
                 adapter = str(path / "model")
                 info.update(model=base_name, adapter=adapter)
-                if peft_model is None:
-                    peft_model = PeftModel.from_pretrained(get_base(), adapter, adapter_name=name,
-                                                           is_trainable=False)
-                else:
-                    previous = peft_model.active_adapter
-                    peft_model.load_adapter(adapter, adapter_name=name, is_trainable=False)
-                    peft_model.set_adapter(name)
-                    peft_model.delete_adapter(previous)
+                with peft_calls():  # no bitsandbytes import for a plain base model
+                    from peft import PeftModel
+
+                    if peft_model is None:
+                        peft_model = PeftModel.from_pretrained(get_base(), adapter, adapter_name=name,
+                                                               is_trainable=False)
+                    else:
+                        previous = peft_model.active_adapter
+                        peft_model.load_adapter(adapter, adapter_name=name, is_trainable=False)
+                        peft_model.set_adapter(name)
+                        peft_model.delete_adapter(previous)
                 peft_model.eval()
                 evaluate_model(peft_model, tokenizer, instances, bs, recipe.eval.tokenization,
                                progress=progress, max_length=recipe.model.max_length, info=info, out=out)
