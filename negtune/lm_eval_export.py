@@ -325,7 +325,8 @@ def build_parser() -> ArgParser:
                    help="every paper CSV in DIR, the largest size of each set (see --size)")
     p.add_argument("--out", required=True, help="directory to write (replaced if it is an earlier export)")
     p.add_argument("--group", default="negtune", help="prefix of every task and group name (default negtune)")
-    p.add_argument("--size", type=int, help="--paper-csv-dir: use the files of this size (e.g. 50) instead")
+    p.add_argument("--size", type=int, help="--paper-csv-dir: use the files of this size instead (the paper's _50 "
+                                            "original and negated files hold different items: they do not pair)")
     p.add_argument("--limit", type=int, help="first N items per set (and their partners)")
     p.add_argument("--pair-by", choices=["auto", "sample_id", "prompt"], default="auto",
                    help="CSV input: match negated to original items by sample_id, by question text, or auto "
