@@ -14,7 +14,7 @@ import sys
 from negtune.errors import UserError
 
 FORMATS = {
-    "lm-eval": ("negtune.lm_eval_export", "an lm-evaluation-harness task directory (lm_eval --include_path DIR)"),
+    "lm-eval": ("negtune.lm_eval_cli", "an lm-evaluation-harness task directory (lm_eval --include_path DIR)"),
     "evaluate": ("negtune.evaluation.hf_metric", "print the path of the evaluate metric module (evaluate.load(PATH))"),
 }
 

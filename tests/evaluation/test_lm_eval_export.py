@@ -30,7 +30,8 @@ from negtune.cli import main as cli_main
 from negtune.data.instances import Instance
 from negtune.data.paper_csv import write_paper_csv
 from negtune.errors import UserError
-from negtune.lm_eval_export import export_lm_eval, paper_csv_dir_files, slug
+from negtune.lm_eval_cli import paper_csv_dir_files
+from negtune.lm_eval_export import export_lm_eval, slug
 
 HAVE_LM_EVAL = importlib.util.find_spec("lm_eval") is not None
 REPO = Path(__file__).resolve().parents[2]
