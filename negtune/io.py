@@ -80,6 +80,7 @@ _LEGACY: dict[str, Callable[[Path], bool]] = {
     "report": lambda d: (d / "report.md").is_file(),
     "demo": lambda d: (d / "base" / "recipe.resolved.yaml").is_file(),
     "model": lambda d: (d / "negtune_source.json").is_file(),
+    "lm-eval-export": lambda d: starts_with('{\n  "format": "negtune-lm-eval-export')(d / "manifest.json"),
 }
 
 

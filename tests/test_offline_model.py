@@ -85,3 +85,20 @@ def test_conversion_matches_gguf_logits(tmp_path, monkeypatch):
     (out / "negtune_source.json").write_text(json.dumps(m))
     offline_model.smollm2_135m_instruct()
     assert len(calls) == 1
+
+
+def test_cache_of_an_older_conversion_is_redone(tmp_path):
+    """A version-1 cache (config.json with the GGUF quantization_config) is not trusted: the
+    bumped conversion version makes negtune convert again, which repairs the directory."""
+    from negtune import offline_model
+
+    gguf = _wheel_or_skip()
+    cached = tmp_path / "smollm2"
+    cached.mkdir()
+    (cached / "config.json").write_text(json.dumps(
+        {"model_type": "llama", "quantization_config": {"quant_method": "gguf", "gguf_file": gguf.name}}))
+    marker = dict(offline_model._source_marker(gguf), conversion_version=1)
+    (cached / "negtune_source.json").write_text(json.dumps(marker))
+    assert not offline_model._marker_matches(cached, gguf)
+    (cached / "negtune_source.json").write_text(json.dumps(offline_model._source_marker(gguf)))
+    assert offline_model._marker_matches(cached, gguf)  # only the version differed

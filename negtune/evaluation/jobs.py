@@ -238,19 +238,21 @@ class _RunModels:
             return self.get_base()
         if state.kind == "adapter":
             from negtune.models import first_line, load_adapter
+            from negtune.peft_calls import peft_calls
 
             adapter = str(path / "model")
             info.update(model=self.base_name, adapter=adapter)
-            if self.peft is None:
-                self.peft = load_adapter(self.get_base(), adapter, adapter_name=path.name, is_trainable=False)
-            else:
-                previous = self.peft.active_adapter
-                try:
-                    self.peft.load_adapter(adapter, adapter_name=path.name, is_trainable=False)
-                except Exception as err:  # noqa: BLE001 - a damaged adapter directory
-                    raise UserError(f"adapter {adapter}: cannot load it: {first_line(err)}") from None
-                self.peft.set_adapter(path.name)
-                self.peft.delete_adapter(previous)
+            with peft_calls():  # no bitsandbytes import for a plain base model
+                if self.peft is None:
+                    self.peft = load_adapter(self.get_base(), adapter, adapter_name=path.name, is_trainable=False)
+                else:
+                    previous = self.peft.active_adapter
+                    try:
+                        self.peft.load_adapter(adapter, adapter_name=path.name, is_trainable=False)
+                    except Exception as err:  # noqa: BLE001 - a damaged adapter directory
+                        raise UserError(f"adapter {adapter}: cannot load it: {first_line(err)}") from None
+                    self.peft.set_adapter(path.name)
+                    self.peft.delete_adapter(previous)
             return self.peft.eval()
         info["model"] = str(path / "model")
         return self._load(str(path / "model"))

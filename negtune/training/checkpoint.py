@@ -100,6 +100,8 @@ def save_checkpoint(path: str | Path, *, model: Any, state_dict: dict[str, Any] 
     try:
         with atomic_dir(path, "checkpoint") as tmp:
             model.save_pretrained(tmp / "model", state_dict=state_dict, safe_serialization=True)
+            if trainer_state.kind == "full":
+                drop_stale_quantization(tmp / "model")
             if tokenizer is not None:
                 tokenizer.save_pretrained(tmp / "model")
             torch.save(optimizer_state, tmp / "optimizer.pt")
@@ -110,6 +112,35 @@ def save_checkpoint(path: str | Path, *, model: Any, state_dict: dict[str, Any] 
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err).splitlines()[0][:160]
         raise UserError(f"{path}: could not write the checkpoint ({reason}); earlier checkpoints are kept") from None
     return Path(path)
+
+
+def drop_stale_quantization(model_dir: str | Path) -> bool:
+    """Remove ``quantization_config`` from a saved model's ``config.json`` when every saved
+    tensor is floating point; return whether it did.
+
+    Why: a full fine-tuning checkpoint holds the trained weights as plain tensors, so a
+    quantization config inherited from the base model's config (e.g. a GGUF one) describes
+    weights that are not there: ``from_pretrained`` would attach a quantizer, and tools that
+    forward the config (lm-evaluation-harness) fail to load the checkpoint. Genuinely
+    quantized weights are stored as integer tensors, and their config is kept.
+    """
+    import json
+
+    from safetensors import safe_open
+
+    from negtune.io import write_json
+
+    config_path = Path(model_dir) / "config.json"
+    config = json.loads(config_path.read_text())
+    if "quantization_config" not in config:
+        return False
+    for f in sorted(Path(model_dir).glob("*.safetensors")):
+        with safe_open(str(f), framework="pt") as fh:
+            if not all(fh.get_slice(k).get_dtype().startswith(("F", "BF")) for k in fh.keys()):
+                return False
+    del config["quantization_config"]
+    write_json(config_path, config)
+    return True
 
 
 def load_training_state(path: str | Path) -> dict[str, Any]:
