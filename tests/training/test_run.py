@@ -42,6 +42,7 @@ def assets(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("train")
     model = build_tiny_opt(root / "model", seed=0)
+    build_tiny_opt(root / "model64", seed=0, hidden=64)  # QLoRA: layer sizes in whole 4-bit blocks (no dropout)
     rng = random.Random(0)
     with open(root / "copa.jsonl", "w") as fh:  # COPA's own schema (aps/super_glue copa)
         for i in range(64):
@@ -227,12 +228,56 @@ def test_lora_via_negtune_train_and_qlora(assets):
     assert sorted(cfg["target_modules"]) == ["k_proj", "out_proj", "q_proj", "v_proj"]
     assert not list((ck / "model").glob("model*.safetensors"))  # adapter only
 
-    recipe = write_recipe(root, "qlora", model={"peft": "qlora", "dtype": "float32"},
+    # QLoRA on a model whose layers bitsandbytes' CPU kernels quantise correctly (hidden 64)
+    recipe = write_recipe(root, "qlora", model={"peft": "qlora", "dtype": "float32", "name_or_path": str(root / "model64")},
                           train={"lr": 1e-2, "epochs": 1, "max_steps": 4, "save_every_steps": None})
     p = run([PY, str(SCRIPT), str(recipe)])
     assert p.returncode == 0, p.stderr[-3000:]
     assert "peft qlora" in p.stdout
     assert (root / "run-qlora" / "checkpoints" / "step-000004" / "model" / "adapter_model.safetensors").is_file()
+
+
+def scalars(run_dir: Path, tag: str) -> list[tuple[int, float]]:
+    """(step, value) of a TensorBoard scalar the trainer logged."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = sorted((run_dir / "logs").rglob("events.out.tfevents*"))
+    assert events, f"no TensorBoard events in {run_dir / 'logs'}"
+    acc = EventAccumulator(str(events[-1].parent))
+    acc.Reload()
+    return [(e.step, e.value) for e in acc.Scalars(tag)]
+
+
+def test_qlora_with_a_reference_model(assets):
+    """kl_anchor under QLoRA on the CPU: the reference (adapter off, eval mode, no_grad) used to
+    repack bitsandbytes' 4-bit weights for inference, after which training crashed at step 1;
+    and the KL at step 0 was up to 5e-3 instead of 0 (bf16 kernel against the fp32 path)."""
+    root, _ = assets
+    recipe = write_recipe(root, "qlora-kl", data={"variants": ["original", "negated"], "pairs": True},
+                          model={"peft": "qlora", "name_or_path": str(root / "model64")},
+                          loss={"name": "kl_anchor", "beta": 1.0},
+                          train={"lr": 1e-2, "max_steps": 3, "global_batch_size": 4, "save_every_steps": None,
+                                 "trackers": ["tensorboard"]})
+    p = run([PY, str(SCRIPT), str(recipe)])
+    assert p.returncode == 0, p.stderr[-3000:]
+    kl = scalars(root / "run-qlora-kl", "train/kl")
+    assert [step for step, _ in kl] == [1, 2, 3]
+    assert kl[0][1] == 0.0  # step 1's loss is computed before any update: the policy is the base
+    assert kl[-1][1] > 0.0  # and the anchor is live afterwards
+
+
+def test_qlora_with_epoch_end_evaluation(assets):
+    """Epoch-end evaluation (eval mode, inference_mode) under QLoRA, then training goes on."""
+    root, _ = assets
+    recipe = write_recipe(root, "qlora-ev", data={"max_instances": 16},
+                          model={"peft": "qlora", "name_or_path": str(root / "model64")},
+                          train={"epochs": 2, "save_every_steps": None, "eval_at_epoch_end": True},
+                          eval={"tasks": ["copa"], "files": {"copa": str(root / "copa.jsonl")}, "max_instances": 4})
+    p = run([PY, str(SCRIPT), str(recipe)])
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert sorted(f.name for f in (root / "run-qlora-ev" / "eval").glob("step-*.json")) == [
+        "step-000002.json", "step-000004.json"]
+    assert len(losses(p.stdout)) == 4
 
 
 def test_nan_loss_stops_with_exit_3_and_keeps_good_checkpoints(assets):
