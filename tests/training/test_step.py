@@ -137,3 +137,24 @@ def test_shorthands_become_one_term():
     assert out.terms["loss"].unit.__name__ == "rows" and float(out.terms["loss"].count) == 3
     with pytest.raises(ValueError, match="not both"):
         LossOutput(loss, terms={"x": Term(loss, 1, "n_target_tokens")})
+
+
+@pytest.mark.parametrize("cfg", [LOSSES[0], LOSSES[1], LOSSES[-1]], ids=["ce", "mixed", "focal_ce"])
+def test_one_micro_batch_is_the_loss_itself(cfg, tiny_opt_dir, instances, monkeypatch):
+    """With the whole global batch in one micro-batch the step backpropagates exactly the loss
+    the function computed (bit for bit: runs made before the normalisation rule, such as
+    the demo's, are reproduced)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])
+    spec = resolve_loss(cfg)
+    rows = list(range(8))
+    _, stepped = step_once(tiny_opt_dir, spec, rows, 8, instances)
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(tiny_opt_dir)
+    tok = AutoTokenizer.from_pretrained(tiny_opt_dir)
+    examples = TrainExamples(instances, spec.needs, tok, max_length=96)
+    batch = Collator(tok, spec.needs, 96)([examples[i] for i in rows])
+    spec(model, batch, LossContext()).loss.backward()
+    for got, want in zip(stepped, [p.grad for p in model.parameters()]):
+        assert torch.equal(got, want)
