@@ -282,7 +282,8 @@ def check_qlora_available() -> None:
 
 
 def load_for_training(model_cfg: Any, model_type: str) -> Any:
-    """Load the base model for fine-tuning per ``ModelConfig``; QLoRA loads 4-bit NF4 weights.
+    """Load the base model for fine-tuning per ``ModelConfig``; QLoRA loads 4-bit NF4 weights
+    (kept in their training layout on the CPU: ``negtune.qlora_cpu``).
 
     Gradient checkpointing uses ``use_reentrant=False`` (the reentrant variant breaks LoRA
     under DDP: peft #313, trl #921). Returns the (possibly PEFT-wrapped) model.
@@ -291,18 +292,15 @@ def load_for_training(model_cfg: Any, model_type: str) -> Any:
     kwargs: dict[str, Any] = {}
     if model_cfg.peft == "qlora":
         check_qlora_available()
-        from transformers import BitsAndBytesConfig
+        from negtune.qlora_cpu import quantization_config
 
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch_dtype(model_cfg.dtype),
-        )
+        kwargs["quantization_config"] = quantization_config(torch_dtype(model_cfg.dtype))
     model = load_causal_lm(model_cfg.name_or_path, dtype=model_cfg.dtype, revision=model_cfg.revision, **kwargs)
     if model_cfg.peft == "qlora":
         from negtune.peft_calls import peft_calls
+        from negtune.qlora_cpu import keep_training_layout
 
+        keep_training_layout(model)  # before any eval-mode forward (reference model, evaluation)
         with peft_calls(quantized=True):
             from peft import prepare_model_for_kbit_training
 

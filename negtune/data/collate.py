@@ -14,11 +14,14 @@ Rows
 * without ``"paired"``: one row per instance, in the given order;
 * with ``"paired"``: one row per *negated* instance, with its original-variant partner (same
   ``pair_key``) attached. Several negated instances of one item (``negated_target:
-  all_wrong``) share the same partner. Instances of other variants are not rows (their count
-  is logged). A negated instance with no original partner is a ``UserError`` naming it (the
-  recipe's ``data.pairs: true`` guarantees partners, so a missing one means the data was not
-  built for pairing; silently dropping rows would change the training set behind the user's
-  back). If an item has several original instances the first one is the partner.
+  all_wrong``) share the same partner; each such row carries ``pair_weight`` = 1/k (k = the
+  item's negated rows), so that losses summing over partners count each original instance
+  once per item, as a data set holding both variants would (1 under ``seeded``). Instances
+  of other variants are not rows (their count is logged). A negated instance with no
+  original partner is a ``UserError`` naming it (the recipe's ``data.pairs: true``
+  guarantees partners, so a missing one means the data was not built for pairing; silently
+  dropping rows would change the training set behind the user's back). If an item has
+  several original instances the first one is the partner.
 
 Given a tokenizer, rows are tokenized once up front and ``.lengths`` are exact token counts
 (prompt + target answer, after truncation) for a length-grouped sampler. Without one, rows
@@ -33,7 +36,8 @@ padding on the right with ``tokenizer.pad_token_id`` (else ``eos_token_id``):
   prompt tokens and padding (unshifted: position t's label is token t, as in Hugging Face;
   losses shift); ``n_target_tokens`` (0-d long tensor) = number of non-``-100`` labels.
 * with ``"paired"``: ``pair_input_ids``, ``pair_attention_mask``, ``pair_labels`` [B, Lp],
-  ``pair_n_target_tokens``: the original partner of each row, same conventions.
+  ``pair_n_target_tokens``: the original partner of each row, same conventions;
+  ``pair_weight`` [B] float: the row's partner weight (see Rows).
 * with ``"all_options"``: every option of every row, flattened to N = sum of option counts:
   ``opt_input_ids``, ``opt_attention_mask``, ``opt_labels`` [N, Lo]; ``opt_row`` [N] (batch
   row), ``opt_index`` [N] (option index within its instance), ``opt_is_target`` [N] bool,
@@ -125,8 +129,14 @@ class TrainExamples(Dataset):
             if not rows:
                 raise UserError("training data: the loss needs original/negated pairs but there is no "
                                 "negated instance; set data.variants: [original, negated] and data.pairs: true")
-            n_orig = len(originals)
-            log.info("paired rows: %d negated rows, %d original partners%s", len(rows), n_orig,
+            sharing: dict[tuple[str, str], int] = {}
+            for row in rows:
+                sharing[row["pair"].pair_key] = sharing.get(row["pair"].pair_key, 0) + 1
+            for row in rows:
+                row["pair_weight"] = 1.0 / sharing[row["pair"].pair_key]
+            n_orig = len(sharing)
+            log.info("paired rows: %d negated rows, %d original partners (one shared by k rows weighs 1/k)%s",
+                     len(rows), n_orig,
                      "".join(f", {n} {v} instances not used" for v, n in sorted(skipped.items())))
         else:
             for i, inst in enumerate(instances):
@@ -199,7 +209,8 @@ class Collator:
         if "paired" in self.needs:
             ids, mask, labels = _pad([r["pair_enc"] for r in rows], self.pad_id)
             batch.update(pair_input_ids=ids, pair_attention_mask=mask, pair_labels=labels,
-                         pair_n_target_tokens=(labels != IGNORE_INDEX).sum())
+                         pair_n_target_tokens=(labels != IGNORE_INDEX).sum(),
+                         pair_weight=torch.tensor([r["pair_weight"] for r in rows], dtype=torch.float32))
         if "all_options" in self.needs:
             seqs, row_idx, opt_idx, is_target, is_gold = [], [], [], [], []
             for r, row in enumerate(rows):

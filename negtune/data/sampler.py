@@ -3,8 +3,9 @@
 Why our own sampler: the optimisation must not depend on how many processes run it. A
 global batch (``per_device x processes x grad_accum`` rows) is chosen the same way whatever
 the process count; only how its rows are dealt out changes. With the trainer's loss
-normalisation (token losses summed over the global batch, divided by its target-token
-count) a 1-process and a 2-process run with the same global batch take the same steps.
+normalisation (each loss term summed over the global batch, divided by the global batch's
+count of its unit: ``negtune.training.step``) a 1-process and a 2-process run with the same
+global batch take the same steps.
 
 Per epoch: a permutation seeded by ``(seed, epoch)``; cut into mega-batches of
 ``mega_factor`` global batches; each mega-batch sorted by length (longest first) so that a

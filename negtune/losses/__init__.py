@@ -16,22 +16,57 @@ Contract
   ``input_ids``, ``attention_mask``, ``labels`` (unshifted, -100 on prompt and padding, the
   Hugging Face convention), ``n_target_tokens``; with need ``"paired"`` also ``pair_input_ids``,
   ``pair_attention_mask``, ``pair_labels``, ``pair_n_target_tokens`` (the original-variant
-  partner of each negated row); with need ``"all_options"`` also ``opt_input_ids``,
+  partner of each negated row) and ``pair_weight`` (1/k when k negated rows of the item share
+  that partner, e.g. ``negated_target: all_wrong``: weigh partner sums by it so that each
+  original instance counts once per item, see ``negtune.losses.units.partner_tokens``); with need ``"all_options"`` also ``opt_input_ids``,
   ``opt_attention_mask``, ``opt_labels``, ``opt_row``, ``opt_index``, ``opt_is_target``,
   ``opt_is_gold`` (every option of every row, flattened).
 * ``ctx``: ``LossContext(reference_logits, step)``. ``reference_logits(input_ids, attention_mask)``
   returns the frozen base model's logits, computed under ``torch.no_grad()`` (LoRA: the same
   model with the adapter disabled; full fine-tuning: a frozen copy of the base). It is
   ``None`` unless the loss declares ``"reference_model"``.
-* returns ``LossOutput(loss, components, n_tokens=None)``: ``loss`` a scalar tensor to
-  backpropagate (a per-token *mean* when ``n_tokens`` is set), ``components`` floats to log
-  (e.g. ``{"ce": 2.1, "ul": 0.3}``). ``n_tokens`` (optional) says "``loss`` is a mean over
-  the batch's ``n_target_tokens`` target tokens": the trainer, accumulating gradients over
-  micro-batches and processes, then weights each micro-batch by ``n_target_tokens /
-  global target tokens`` so that a step optimises the mean over the global batch's tokens
-  (it counts tokens from the batches *before* the forward passes, hence ``n_tokens`` must
-  equal ``batch["n_target_tokens"]``; this is checked). ``None``: the loss is some other
-  per-batch mean (composite losses, ``mixed``) and micro-batches are weighted equally.
+* returns ``LossOutput(terms={name: Term(total, count, unit, weight=1.0)}, components={})``.
+
+Normalisation: sums and counts
+------------------------------
+A loss is a weighted sum of *terms*, each a mean over its own unit (target tokens, rows,
+options, ...)::
+
+    L = sum_k  weight_k * total_k / count_k
+
+``Term.total`` is the (differentiable) sum over this micro-batch's units, ``Term.count``
+their number, and ``Term.unit`` says how to count them in any batch: a batch key (e.g.
+``"n_target_tokens"``) or a function ``batch -> number``. For one micro-batch the loss is
+the formula above (``LossOutput.loss``, computed for you). Across micro-batches and
+processes the trainer does *not* average those per-micro-batch means: before the first
+backward it counts every term's units in all micro-batches of the global batch (``unit``
+applied to each, summed over processes) and backpropagates ``weight_k * total_k / (global
+count_k)``. A step therefore optimises every term's mean over the *global* batch, the same
+whatever ``per_device_batch_size``, ``grad_accum`` or the process count. This needs the
+count to be a function of the batch alone (not of the model), which every sensible unit is.
+``LossSpec`` checks that ``count == unit(batch)`` on every call.
+
+* Composite losses normalise each component by its own unit: ``unlikelihood`` is
+  ``{"ce": Term(nll sum, target tokens), "ul": Term(ul sum, non-gold option tokens, weight=alpha)}``.
+* A term with ``weight=0`` is logged but not trained (e.g. ``mixed``'s ``ce_negated``).
+* Terms are logged under their names as exact global-batch means; ``components`` holds any
+  other floats to log (averaged over micro-batches weighted by their rows).
+* Every micro-batch must return the same term names (return a zero term, count 0, when a
+  micro-batch has no units of that kind: it then adds nothing).
+* Units: the batch key ``"n_target_tokens"`` (the rows' target-answer tokens), and the
+  functions the built-ins use, in ``negtune.losses.units`` (``rows``, ``partner_tokens``,
+  ``union_tokens``, ``nongold_option_tokens``, ``ranked_rows``): import and reuse them.
+
+Shorthands (same rule, one term named ``loss``): ``LossOutput(loss, components, n_tokens=N)``
+says "``loss`` is a mean over the batch's ``n_target_tokens`` target tokens" (``N`` must equal
+``batch["n_target_tokens"]``); ``LossOutput(loss, components)`` without terms, or a bare
+scalar tensor, is taken as a mean over the micro-batch's *rows* (unit ``rows``), which is
+only split-independent if the loss really is a per-row mean.
+
+Example (the focal loss in ``tests/losses/user_loss_example.py``)::
+
+    per_token = -((1 - logp.exp()) ** gamma) * logp           # [B, L-1]
+    return LossOutput(terms={"focal": Term((per_token * mask).sum(), mask.sum(), "n_target_tokens")})
 
 Declaring needs and argument ranges
 -----------------------------------
@@ -59,6 +94,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
 from negtune.errors import UserError
+from negtune.losses.units import count_units, rows, unit_name  # torch-free at import
 from negtune.schema import check_range, convert  # the recipe's type rules and messages
 
 NEEDS = frozenset({"paired", "all_options", "reference_model"})
@@ -76,12 +112,45 @@ _REGISTRY: dict[str, Callable[..., Any]] = {}
 
 
 @dataclass
-class LossOutput:
-    """What a loss returns. ``loss`` is a scalar tensor; see the module docstring for ``n_tokens``."""
+class Term:
+    """One normalised part of a loss: ``weight * total / count`` (see "Normalisation")."""
 
-    loss: Any
+    total: Any  # scalar tensor: the sum over this micro-batch's units (differentiable)
+    count: Any  # how many units this micro-batch holds (int, float or 0-d tensor)
+    unit: Any  # str (a batch key) or Callable[[dict], number]: counts the units of any batch
+    weight: float = 1.0  # 0: logged, not trained
+
+    def mean(self) -> Any:
+        """``total / count`` (0 when the micro-batch has none of these units)."""
+        count = float(self.count)
+        return self.total / count if count > 0 else self.total * 0.0
+
+
+@dataclass
+class LossOutput:
+    """What a loss returns: ``terms`` (see the module docstring) or one of the shorthands.
+
+    With ``terms``, ``loss`` is derived: ``sum(weight * total / count)``, the value for this
+    micro-batch. ``LossSpec`` turns the shorthands into ``terms`` so the trainer sees one form.
+    """
+
+    loss: Any = None
     components: dict[str, float] = field(default_factory=dict)
     n_tokens: Optional[int] = None
+    terms: Optional[dict[str, Term]] = None
+
+    def __post_init__(self) -> None:
+        if self.terms is None:
+            if self.loss is None:
+                raise ValueError("LossOutput: give terms={...} (or a loss tensor)")
+            return
+        if self.loss is not None or self.n_tokens is not None:
+            raise ValueError("LossOutput: give terms, or loss (with optional n_tokens), not both")
+        if not self.terms:
+            raise ValueError("LossOutput: terms is empty")
+        trained = [t for t in self.terms.values() if t.weight != 0]
+        parts = [t.weight * t.mean() for t in trained] or [0.0 * next(iter(self.terms.values())).total]
+        self.loss = sum(parts[1:], parts[0])
 
 
 @dataclass
@@ -103,9 +172,18 @@ class LossSpec:
     imported: bool = True  # False: a user loss located but not imported (dry runs; see locate_user_loss)
 
     def __call__(self, model: Any, batch: dict, ctx: LossContext) -> LossOutput:
+        """Call the loss; return a ``LossOutput`` with ``terms`` whose counts match the batch."""
         out = self.fn(model, batch, ctx, **self.args)
-        if isinstance(out, LossOutput):
-            if out.n_tokens is not None and "n_target_tokens" in batch:
+        if not isinstance(out, LossOutput):
+            if hasattr(out, "backward") and getattr(out, "ndim", 1) == 0:  # a bare scalar tensor
+                out = LossOutput(out, {})
+            else:
+                raise UserError(
+                    f"loss {self.name}: returned {type(out).__name__}; expected negtune.losses.LossOutput "
+                    "(or a scalar tensor)"
+                )
+        if out.terms is None:
+            if out.n_tokens is not None:
                 expected = int(batch["n_target_tokens"])
                 if int(out.n_tokens) != expected:
                     raise UserError(
@@ -113,13 +191,27 @@ class LossSpec:
                         "target tokens; n_tokens must be batch['n_target_tokens'] (loss = mean over the "
                         "target tokens) or None"
                     )
-            return out
-        if hasattr(out, "backward") and getattr(out, "ndim", 1) == 0:  # a bare scalar tensor
-            return LossOutput(out, {})
-        raise UserError(
-            f"loss {self.name}: returned {type(out).__name__}; expected negtune.losses.LossOutput "
-            "(or a scalar tensor)"
-        )
+                term = Term(out.loss * expected, expected, "n_target_tokens")
+            else:
+                n = rows(batch)
+                term = Term(out.loss * n, n, rows)
+            converted = LossOutput(terms={"loss": term}, components=dict(out.components))
+            converted.loss = out.loss  # the value exactly as the loss computed it
+            return converted
+        for key, term in out.terms.items():
+            try:
+                expected = count_units(batch, term.unit)
+            except Exception as err:
+                raise UserError(f"loss {self.name}: term {key!r}: cannot count its unit "
+                                f"{unit_name(term.unit)!r} in the batch: {err}") from None
+            got = float(term.count)
+            if abs(got - expected) > 1e-6 * max(1.0, abs(expected)):
+                raise UserError(
+                    f"loss {self.name}: term {key!r} reports count {got:g} but its unit "
+                    f"{unit_name(term.unit)!r} counts {expected:g} in the batch; the trainer normalises by "
+                    "the unit's count, so count must be unit(batch)"
+                )
+        return out
 
 
 # --------------------------------------------------------------------------- declaring

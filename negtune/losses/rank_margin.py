@@ -20,6 +20,11 @@ CE of the target answer (keeps the answer's likelihood up while its rank improve
 
     L = mean_rows L_rank + ce_weight * L_ce
 
+Two terms, each a mean over its own unit across the global batch (``negtune.losses``,
+"Normalisation"): ``rank`` over the rows with a non-gold option
+(``negtune.losses.units.ranked_rows``) and ``ce`` (weight ``ce_weight``; logged only when 0)
+over target tokens.
+
 args: ``mode`` (softmax|margin), ``margin`` (> 0, default 1.0), ``ce_weight`` (>= 0, default
 1.0), ``length_norm`` (default true). needs: {"all_options"}.
 """
@@ -27,8 +32,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from negtune.losses import LossContext, LossOutput, register_loss
+from negtune.losses import LossContext, LossOutput, Term, register_loss
 from negtune.losses._common import need, sequence_logprobs
+from negtune.losses.units import ranked_rows
 
 
 def option_scores(model: Any, batch: dict, length_norm: bool = True) -> tuple[Any, Any, Any]:
@@ -78,17 +84,12 @@ def rank_margin(model: Any, batch: dict, ctx: LossContext, mode: Literal["softma
          "rank_margin", "all_options")
     scores, total, n_tok = option_scores(model, batch, length_norm)
     s_rank, n_rank = rank_terms(scores, batch, mode, margin)
-    rank = s_rank / n_rank.clamp(min=1)
-    comps = {"rank": float(rank.detach())}
-    loss = rank
     is_t = batch["opt_is_target"]
     # the target option's sequence is the row's own sequence: its CE comes from the same forward
-    ce = -total[is_t].sum() / n_tok[is_t].sum().clamp(min=1)
-    comps["ce"] = float(ce.detach())
-    if ce_weight > 0:
-        loss = loss + ce_weight * ce
-    comps["gold_top"] = _gold_top(scores.detach(), batch)
-    return LossOutput(loss, comps)
+    s_ce, n_ce = -total[is_t].sum(), n_tok[is_t].sum()
+    return LossOutput(terms={"rank": Term(s_rank, n_rank, ranked_rows),
+                             "ce": Term(s_ce, n_ce, "n_target_tokens", weight=ce_weight)},
+                      components={"gold_top": _gold_top(scores.detach(), batch)})
 
 
 def _gold_top(scores: Any, batch: dict) -> float:

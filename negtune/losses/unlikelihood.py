@@ -8,7 +8,10 @@ what the model must not say. Token-level unlikelihood (Welleck et al. 2020; Hoss
 
 where x_neg is the negated prompt, the inner sum runs over the tokens of every option *not*
 in the negated instance's gold set (= the original correct answer(s)), teacher-forced on the
-option's own prefix, and M is the number of such tokens in the batch. ``1 - p`` is computed
+option's own prefix, and M is the number of such tokens. Two terms, each a mean over its
+own unit across the global batch (``negtune.losses``, "Normalisation"): ``ce`` over target
+tokens (``n_target_tokens``) and ``ul`` (weight alpha) over non-gold option tokens
+(``negtune.losses.units.nongold_option_tokens``). ``1 - p`` is computed
 as ``-expm1(log p)`` with ``p`` clamped to at most ``1 - 1e-6`` so the log stays finite.
 On rows with no non-gold option the term is 0.
 
@@ -18,9 +21,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from negtune.losses import LossContext, LossOutput, register_loss
+from negtune.losses import LossContext, LossOutput, Term, register_loss
 from negtune.losses._common import need, sequence_logprobs
 from negtune.losses.ce import ce_terms
+from negtune.losses.units import nongold_option_tokens
 
 P_MAX = 1.0 - 1e-6
 
@@ -49,8 +53,6 @@ def unlikelihood(model: Any, batch: dict, ctx: LossContext, alpha: float = 0.5) 
     """CE on the negated target + alpha * mean token unlikelihood of non-gold options."""
     need(batch, ("opt_input_ids", "opt_attention_mask", "opt_labels", "opt_is_gold"), "unlikelihood", "all_options")
     s_ce, n_ce = ce_terms(model, batch["input_ids"], batch["attention_mask"], batch["labels"])
-    ce = s_ce / n_ce.clamp(min=1)
     s_ul, n_ul = unlikelihood_terms(model, batch)
-    ul = s_ul / n_ul.clamp(min=1)
-    loss = ce + alpha * ul
-    return LossOutput(loss, {"ce": float(ce.detach()), "ul": float(ul.detach())})
+    return LossOutput(terms={"ce": Term(s_ce, n_ce, "n_target_tokens"),
+                             "ul": Term(s_ul, n_ul, nongold_option_tokens, weight=alpha)})

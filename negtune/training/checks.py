@@ -49,6 +49,32 @@ def train_hash(recipe: Recipe) -> str:
     return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()
 
 
+def qlora_cpu_problem(model_cfg: Any, dry_run: bool) -> Optional[str]:
+    """Why 4-bit training on this machine's CPU would compute the model wrongly, or None.
+
+    Reads config.json only (``negtune.qlora_cpu.cpu_block_problem``); a dry run converts no
+    named offline source for it (the real run checks).
+    """
+    import torch
+
+    if torch.cuda.is_available():
+        return None
+    from transformers import AutoConfig
+
+    from negtune.hub import hub_offline
+    from negtune.models import is_named_offline_source, resolve_model_path
+    from negtune.qlora_cpu import cpu_block_problem
+
+    if dry_run and is_named_offline_source(model_cfg.name_or_path):
+        return None
+    try:
+        config = AutoConfig.from_pretrained(resolve_model_path(model_cfg.name_or_path), revision=model_cfg.revision,
+                                            local_files_only=hub_offline())
+    except (OSError, ValueError):  # not readable here: already reported by model_type_of, or a dry run
+        return None
+    return cpu_block_problem(config)
+
+
 def check_recipe(recipe: Recipe, resume: Optional[str], processes: int, dry_run: bool = False) -> Checked:
     """All checks that can fail on user input, in the order a user would fix them. No weights."""
     from negtune.data.sampler import derive_grad_accum
@@ -70,6 +96,10 @@ def check_recipe(recipe: Recipe, resume: Optional[str], processes: int, dry_run:
     mtype, certain = model_type_of(m.name_or_path, m.revision, guess_offline=dry_run)
     if m.peft in ("lora", "qlora") and (certain or m.lora.target_modules):
         lora_targets(mtype, m.lora, m.name_or_path)
+    if m.peft == "qlora" and certain:
+        problem = qlora_cpu_problem(m, dry_run)
+        if problem:
+            raise UserError(f"{src}: model.peft: qlora on the CPU: {problem}; use peft: lora or a GPU")
     t = recipe.train
     grad_accum, err = derive_grad_accum(t.global_batch_size, t.per_device_batch_size, processes, t.grad_accum)
     if err:

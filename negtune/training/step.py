@@ -4,11 +4,14 @@ Why its own module: this is where the objective is defined across micro-batches 
 processes, the part a researcher comparing losses must be able to read in one place. The
 trainer hands it this process's micro-batches of one global batch; it returns what to log.
 
-Weighting: a loss reporting ``n_tokens`` (a per-token mean) is weighted by its micro-batch's
-share of the global batch's target tokens, so the step optimises the sum of token losses
-divided by the global batch's target tokens, whatever the split into micro-batches and
-processes; other losses weigh micro-batches equally. DDP averages gradients over
-processes, hence the factor ``world`` on the backward pass.
+Normalisation: a loss is a weighted sum of terms, each a sum over its own unit with the
+micro-batch's count of that unit (``negtune.losses``, "Normalisation"). After the first
+micro-batch's forward names the terms, each term's unit is counted in every micro-batch of
+this process and the counts are summed over processes (one all-reduce); every micro-batch
+then backpropagates ``sum_k weight_k * total_k / global_count_k``. Summed over micro-batches
+and processes that is each term's mean over the global batch: the same objective, and to
+float rounding the same gradient, for 8 x 1, 4 x 2 or 2 processes x 4 x 1. DDP averages
+gradients over processes, hence the factor ``world`` on the backward pass.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from negtune.errors import UserError
+from negtune.losses.units import count_units
 
 
 class NonFiniteLoss(Exception):
@@ -26,8 +30,8 @@ class NonFiniteLoss(Exception):
 
 @dataclass
 class StepResult:
-    loss: float  # the step's loss (weighted over micro-batches, summed over processes)
-    components: dict[str, float] = field(default_factory=dict)
+    loss: float  # the step's objective: sum of weight x each term's mean over the global batch
+    components: dict[str, float] = field(default_factory=dict)  # terms' global means + other logged floats
     grad_norm: Optional[float] = None  # before clipping; None when clipping is off
     tokens: float = 0.0  # real (non-pad) tokens in the global batch
     slots: float = 0.0  # token slots incl. padding in the global batch
@@ -60,27 +64,44 @@ def train_step(acc: Any, model: Any, optimizer: Any, scheduler: Any, loss_fn: Ca
         t = torch.tensor(values, dtype=torch.float64)
         return (acc.reduce(t, reduction="sum") if world > 1 else t).tolist()
 
-    n_tok = [float(b["n_target_tokens"]) for b in micro_batches]
-    (global_tokens,) = reduce([sum(n_tok)])
-    loss_sum, comp_sum = 0.0, {}
+    names: list[str] = []  # term names, fixed by the first micro-batch
+    global_count: dict[str, float] = {}
+    totals: dict[str, float] = {}  # sum of each term's detached totals over this process
+    weights: dict[str, float] = {}
+    comp_sum: dict[str, float] = {}
+    rows = [float(len(b["input_ids"])) for b in micro_batches]
     for a, batch in enumerate(micro_batches):
         last = a == len(micro_batches) - 1
         with contextlib.nullcontext() if last else acc.no_sync(model):
             out = _call_loss(loss_fn, model, batch, ctx, where)
-            if out.n_tokens is not None and global_tokens > 0:
-                weight = n_tok[a] / global_tokens
-            else:
-                weight = 1.0 / (len(micro_batches) * world)
-            acc.backward(out.loss * (weight * world))
-        loss_sum += float(out.loss.detach()) * weight
+            if a == 0:
+                names = sorted(out.terms)
+                units = [out.terms[k].unit for k in names]
+                counted = reduce([sum(count_units(b, u) for b in micro_batches) for u in units] + [sum(rows)])
+                global_count = dict(zip(names, counted[:-1]))
+                global_rows = counted[-1]
+                weights = {k: float(out.terms[k].weight) for k in names}
+            elif sorted(out.terms) != names:
+                raise UserError(f"loss {getattr(loss_fn, 'name', loss_fn)}: returned terms {sorted(out.terms)} for "
+                                f"micro-batch {a + 1} but {names} for the first; every micro-batch must return the "
+                                "same terms (a term with count 0 when a micro-batch has none of its units)")
+            objective = [out.terms[k].total * (weights[k] / global_count[k]) for k in names
+                         if weights[k] != 0 and global_count[k] > 0]
+            if objective:
+                acc.backward(sum(objective[1:], objective[0]) * world)
+        for k in names:
+            totals[k] = totals.get(k, 0.0) + float(out.terms[k].total.detach())
         for k, v in out.components.items():
-            comp_sum[k] = comp_sum.get(k, 0.0) + float(v) * weight
+            comp_sum[k] = comp_sum.get(k, 0.0) + float(v) * rows[a] / global_rows
     masks = [b["attention_mask"] for b in micro_batches]
-    keys = sorted(comp_sum)
-    red = reduce([loss_sum, sum(float(m.sum()) for m in masks), sum(float(m.numel()) for m in masks)]
-                 + [comp_sum[k] for k in keys])
-    result = StepResult(loss=red[0], components={k: red[3 + n] for n, k in enumerate(keys)},
-                        tokens=red[1], slots=red[2])
+    comp_keys = sorted(comp_sum)
+    red = reduce([sum(float(m.sum()) for m in masks), sum(float(m.numel()) for m in masks)]
+                 + [totals[k] for k in names] + [comp_sum[k] for k in comp_keys])
+    means = {k: (red[2 + i] / global_count[k] if global_count[k] > 0 else 0.0) for i, k in enumerate(names)}
+    components = {k: red[2 + len(names) + i] for i, k in enumerate(comp_keys)}
+    components.update({k: v for k, v in means.items() if k != "loss"})  # the shorthands' single term
+    result = StepResult(loss=sum(weights[k] * means[k] for k in names if weights[k] != 0), components=components,
+                        tokens=red[0], slots=red[1])
     if not math.isfinite(result.loss):
         raise NonFiniteLoss(f"loss is {result.loss} at {where}")
     if max_grad_norm:

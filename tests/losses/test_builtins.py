@@ -28,7 +28,7 @@ def base_batch():
 def with_pair(b):
     # original partner: prompt [0, 3], answer [1]
     b.update(pair_input_ids=T([[0, 3, 1]]), pair_attention_mask=T([[1, 1, 1]]),
-             pair_labels=T([[-100, -100, 1]]), pair_n_target_tokens=T(1))
+             pair_labels=T([[-100, -100, 1]]), pair_n_target_tokens=T(1), pair_weight=T([1.0], torch.float32))
     return b
 
 
@@ -51,9 +51,11 @@ def test_mixed_hand_value():
     out = run({"name": "mixed"}, with_pair(base_batch()))
     expect = (-LN(P0[2]) - LN(P3[1])) / 2
     assert math.isclose(out.loss.item(), expect, rel_tol=1e-6)
-    assert out.n_tokens is None  # not the batch's n_target_tokens: weighted per micro-batch
-    assert math.isclose(out.components["ce_negated"], -LN(P0[2]), rel_tol=1e-6)
-    assert math.isclose(out.components["ce_original"], -LN(P3[1]), rel_tol=1e-6)
+    ce = out.terms["ce"]  # one trained term over the union of both answers' tokens
+    assert float(ce.count) == 2 and ce.weight == 1
+    assert math.isclose(out.terms["ce_negated"].mean().item(), -LN(P0[2]), rel_tol=1e-6)
+    assert math.isclose(out.terms["ce_original"].mean().item(), -LN(P3[1]), rel_tol=1e-6)
+    assert out.terms["ce_negated"].weight == 0 and out.terms["ce_original"].weight == 0  # logged only
 
 
 def test_n_tokens_must_match_batch():
@@ -72,7 +74,8 @@ def test_unlikelihood_hand_value():
     ul_tokens = [-LN(1 - P0[1]), -LN(1 - P0[3]), -LN(1 - P3[1])]
     expect = -LN(P0[2]) + 0.5 * sum(ul_tokens) / 3
     assert math.isclose(out.loss.item(), expect, rel_tol=1e-6)
-    assert math.isclose(out.components["ul"], sum(ul_tokens) / 3, rel_tol=1e-6)
+    assert math.isclose(out.terms["ul"].mean().item(), sum(ul_tokens) / 3, rel_tol=1e-6)
+    assert float(out.terms["ul"].count) == 3 and out.terms["ul"].weight == 0.5
 
 
 def test_unlikelihood_clamps_certain_tokens():
@@ -89,7 +92,7 @@ def test_kl_anchor_hand_value():
     out = run({"name": "kl_anchor", "beta": 2.0}, b, LossContext(reference_logits=ref))
     kl = sum(0.25 * (LN(0.25) - LN(q)) for q in P3)
     assert math.isclose(out.loss.item(), -LN(P0[2]) + 2.0 * kl, rel_tol=1e-6)
-    assert math.isclose(out.components["kl"], kl, rel_tol=1e-6)
+    assert math.isclose(out.terms["kl"].mean().item(), kl, rel_tol=1e-6)
 
 
 def test_kl_anchor_is_zero_against_itself_and_needs_reference():
@@ -97,7 +100,7 @@ def test_kl_anchor_is_zero_against_itself_and_needs_reference():
     model = FixedLogits(TABLE)
     ref = lambda ids, mask: model(ids).logits.detach()
     out = resolve_loss({"name": "kl_anchor"})(model, b, LossContext(reference_logits=ref))
-    assert abs(out.components["kl"]) < 1e-6
+    assert abs(out.terms["kl"].mean().item()) < 1e-6
     with pytest.raises(RuntimeError, match="reference_logits"):
         resolve_loss({"name": "kl_anchor"})(model, b, LossContext())
 
@@ -109,7 +112,7 @@ def test_rank_margin_softmax_hand_value():
     s2 = (LN(P0[3]) + LN(P3[1])) / 2
     rank = -(s0 - LN(math.exp(s0) + math.exp(s2)))
     out = run({"name": "rank_margin", "ce_weight": 0.5}, b)
-    assert math.isclose(out.components["rank"], rank, rel_tol=1e-6)
+    assert math.isclose(out.terms["rank"].mean().item(), rank, rel_tol=1e-6)
     assert math.isclose(out.loss.item(), rank + 0.5 * -s0, rel_tol=1e-6)
     assert out.components["gold_top"] == 1.0
     # without length normalisation option 2 scores its sum
@@ -135,6 +138,7 @@ def test_rank_margin_two_rows_batched_equals_separate():
     two["opt_row"] = T([0, 0, 0, 1, 1, 1])
     for k in ("input_ids", "attention_mask", "labels"):
         two[k] = torch.cat([b[k], b[k]])
+    two["n_target_tokens"] = T(2)
     one = run({"name": "rank_margin"}, b)
     both = run({"name": "rank_margin"}, two)
     assert math.isclose(one.loss.item(), both.loss.item(), rel_tol=1e-6)

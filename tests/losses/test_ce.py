@@ -22,8 +22,9 @@ def test_ce_hand_value():
     table = [[0.0, math.log(2), 0.0], [0.0, 0.0, 0.0], [5.0, 0.0, 0.0]]
     out = resolve_loss({"name": "ce"})(FixedLogits(table), _batch(), LossContext())
     assert math.isclose(out.loss.item(), (math.log(2) + math.log(3)) / 2, rel_tol=1e-6)
-    assert out.n_tokens == 2
-    assert math.isclose(out.components["ce"], out.loss.item())
+    ce = out.terms["ce"]
+    assert float(ce.count) == 2 and ce.unit == "n_target_tokens"
+    assert math.isclose(ce.mean().item(), out.loss.item())
 
 
 def test_ce_trains_tiny_opt(tiny_opt_dir):

@@ -10,11 +10,14 @@ Focal cross-entropy (Lin et al. 2017) on the target answer's tokens:
 
     L = (1 / N) * sum_t -(1 - p_t)^gamma * log p_t,     p_t = p(y_t | x, y_<t)
 
-gamma = 0 is plain ``ce``.
+gamma = 0 is plain ``ce``. It follows the normalisation rule of ``negtune.losses``: return
+the *sum* over the unit (here: target tokens) with the micro-batch's count of that unit and
+name the unit; the trainer divides by the global batch's count, so the step is the same for
+any split into micro-batches and processes (tests/training/test_run.py checks it).
 """
 import torch
 
-from negtune.losses import LossOutput, declare
+from negtune.losses import LossOutput, Term, declare
 
 
 @declare(needs=(), ranges={"gamma": {"ge": 0}})
@@ -24,9 +27,7 @@ def focal_ce(model, batch, ctx, gamma: float = 2.0):
     mask = (labels != -100).float()
     logp = torch.log_softmax(logits[:, :-1], -1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
     per_token = -((1 - logp.exp()) ** gamma) * logp
-    n = mask.sum()
-    loss = (per_token * mask).sum() / n.clamp(min=1)
-    return LossOutput(loss, {"focal": loss.item()}, n_tokens=int(n.item()))
+    return LossOutput(terms={"focal": Term(total=(per_token * mask).sum(), count=mask.sum(), unit="n_target_tokens")})
 
 
 def paired_user_loss(model, batch, ctx, weight: float = 1.0):

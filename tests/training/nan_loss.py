@@ -12,7 +12,7 @@ def nan_after(model, batch, ctx, step: int = 3):
 
     out = ce(model, batch, ctx)
     if ctx.step + 1 >= step:  # ctx.step counts completed optimizer steps
-        return LossOutput(out.loss * float("nan"), out.components, n_tokens=out.n_tokens)
+        return LossOutput(out.loss * float("nan"), out.components)
     return out
 
 
