@@ -21,7 +21,8 @@ from negtune.evaluation.metrics import compute_metrics
 from negtune.evaluation.scoring import OptionScore, resolve_method, score_instances
 from negtune.evaluation.sets import build_eval_sets
 from negtune.evaluation.summaries import write_run_summary
-from negtune.results import Results, ScoringInfo
+from negtune.evaluation import stats
+from negtune.results import IntervalInfo, Results, ScoringInfo
 from negtune.tokenization import effective_max_length
 
 
@@ -85,6 +86,7 @@ def evaluate_model(model: Any, tokenizer: Any, instances: Sequence[Instance], ba
                             n_options=sum(len(i.options) for i in instances),
                             max_length=effective_max_length(model, tokenizer, max_length),
                             n_truncated=sum(any(s.truncated for s in opts) for opts in scores)),
+        intervals=IntervalInfo(level=stats.LEVEL, resamples=stats.RESAMPLES, seed=stats.SEED),
         **info,
     )
     if scores_path is not None:

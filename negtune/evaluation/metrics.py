@@ -18,23 +18,71 @@ Definitions (per task; a "pair" is an item present under both variants, matched 
   the original-prompt prediction (null when instruction_free was not evaluated).
 * ``tok_mean``: the pair metrics recomputed from per-token-mean predictions.
 * ``summary``: unweighted (macro) means over tasks of the per-task numbers.
+* ``ci``: 95% intervals (``negtune.evaluation.stats``): Wilson for each variant's accuracy, a
+  paired bootstrap over items for mean / both_correct / flip_rate, a stratified bootstrap for
+  the summary. ``items``: one record per item and variant (``negtune.results.ItemRecords``).
 
 The numbers are returned as ``negtune.results`` types, the results file's own schema.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
 
 from negtune.data.instances import Instance
 from negtune.errors import UserError
+from negtune.evaluation import stats
 from negtune.evaluation.scoring import OptionScore, predictions
-from negtune.results import PairScores, Summary, TaskResult, VariantScore
+from negtune.results import ItemRecords, PairScores, Summary, TaskResult, VariantScore
 
 PAIR_A, PAIR_B, FREE = "original", "negated", "instruction_free"
 
 
 def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
+
+
+def _sha(value: Any, length: int) -> str:
+    return hashlib.sha256(json.dumps(value, ensure_ascii=False).encode("utf-8")).hexdigest()[:length]
+
+
+def item_hash(inst: Instance) -> str:
+    """12 hex digits of sha256([prompt, options, gold]): two results name the same item
+    under a variant exactly when its id and this hash agree."""
+    return _sha([inst.prompt, list(inst.options), sorted(inst.gold)], 12)
+
+
+def option_hash(text: str) -> str:
+    """8 hex digits of sha256(option text): enough to tell an item's options apart."""
+    return _sha(text, 8)
+
+
+def outcome_arrays(items: dict[str, ItemRecords]) -> Optional[dict[str, np.ndarray]]:
+    """One task's per-item outcomes as the float arrays ``negtune.evaluation.stats`` resamples:
+    aligned over the items of the original and/or negated prompt (sorted ids), NaN where an
+    item is absent; ``flipped`` compares the picked options' texts. None without either variant."""
+    variants = [v for v in (PAIR_A, PAIR_B) if v in items]
+    if not variants:
+        return None
+    ids = sorted({i for v in variants for i in items[v].ids})
+    pos = {i: k for k, i in enumerate(ids)}
+    out: dict[str, np.ndarray] = {}
+    picked: dict[str, list[Optional[str]]] = {}
+    for v in variants:
+        arr = np.full(len(ids), np.nan)
+        texts: list[Optional[str]] = [None] * len(ids)
+        rec = items[v]
+        for i, c, h in zip(rec.ids, rec.correct, rec.pred_hash):
+            arr[pos[i]] = float(c)
+            texts[pos[i]] = h
+        out[v], picked[v] = arr, texts
+    if len(variants) == 2:
+        out["flipped"] = np.array([np.nan if a is None or b is None else float(a != b)
+                                   for a, b in zip(picked[PAIR_A], picked[PAIR_B])])
+    return out
 
 
 def _pair_metrics(preds: dict[str, dict[str, int]], texts: dict[str, dict[str, str]],
@@ -66,13 +114,16 @@ def compute_metrics(instances: Sequence[Instance],
             raise ValueError(f"{inst.uid}: {len(inst.options)} options but {len(opts)} scores")
         per = table.setdefault(inst.task, {"sum": {}, "mean": {}})
         for rule, pred in (("sum", ps), ("mean", pm)):
-            slot = per[rule].setdefault(inst.variant, {"pred": {}, "text": {}, "correct": {}, "chance": {}})
+            slot = per[rule].setdefault(inst.variant, {"pred": {}, "text": {}, "correct": {}, "chance": {},
+                                                       "hash": {}})
             if inst.source_id in slot["pred"]:
                 raise UserError(f"{inst.task}: item {inst.source_id}: appears twice under variant {inst.variant}")
             slot["pred"][inst.source_id] = pred
             slot["text"][inst.source_id] = inst.options[pred]
             slot["correct"][inst.source_id] = pred in inst.gold
             slot["chance"][inst.source_id] = len(set(inst.gold)) / len(inst.options)
+            if rule == "sum":
+                slot["hash"][inst.source_id] = item_hash(inst)
 
     tasks: dict[str, TaskResult] = {}
     for task, per in table.items():
@@ -80,10 +131,15 @@ def compute_metrics(instances: Sequence[Instance],
         for variant, slot in per["sum"].items():
             tok = per["mean"][variant]
             n = len(slot["pred"])
-            variants[variant] = VariantScore(acc=sum(slot["correct"].values()) / n,
-                                             acc_tok_mean=sum(tok["correct"].values()) / n,
-                                             chance=sum(slot["chance"].values()) / n, n=n)
-        result = TaskResult(variants=variants)
+            k = sum(slot["correct"].values())
+            variants[variant] = VariantScore(acc=k / n, acc_tok_mean=sum(tok["correct"].values()) / n,
+                                             chance=sum(slot["chance"].values()) / n, n=n,
+                                             ci=stats.wilson(k, n).as_tuple())
+        items = {variant: ItemRecords(ids=list(slot["pred"]), pred=list(slot["pred"].values()),
+                                      correct=list(slot["correct"].values()), item_hash=list(slot["hash"].values()),
+                                      pred_hash=[option_hash(t) for t in slot["text"].values()])
+                 for variant, slot in per["sum"].items()}
+        result = TaskResult(variants=variants, items=items)
         both = PAIR_A in variants and PAIR_B in variants
         for rule in ("sum", "mean"):
             v = per[rule]
@@ -92,11 +148,19 @@ def compute_metrics(instances: Sequence[Instance],
             if rule == "sum":
                 pm.mean = (variants[PAIR_A].acc + variants[PAIR_B].acc) / 2 if both else None
                 result.n_pairs, result.pairs = n_pairs, pm
+                arrays = outcome_arrays(items)
+                if both and arrays is not None:
+                    ivs = stats.task_intervals(task, arrays)
+                    pm.ci = {k: ivs[k].as_tuple() for k in ("mean", "both_correct", "flip_rate") if k in ivs}
             else:
                 pm.mean = (variants[PAIR_A].acc_tok_mean + variants[PAIR_B].acc_tok_mean) / 2 if both else None
                 result.tok_mean = pm
         tasks[task] = result
-    return tasks, summarize(tasks)
+    summary = summarize(tasks)
+    per_task = {task: a for task, t in tasks.items() if (a := outcome_arrays(t.items)) is not None}
+    if per_task:
+        summary.ci = {k: iv.as_tuple() for k, iv in stats.macro_intervals(per_task).items()}
+    return tasks, summary
 
 
 def summarize(tasks: dict[str, TaskResult]) -> Summary:
