@@ -16,6 +16,7 @@ COMMANDS = {
     "train": ("negtune.training.cli", "fine-tune a model (same as `python negtune/train.py`)"),
     "eval": ("negtune.evaluation.cli", "rank-classification accuracy on original/negated prompts"),
     "report": ("negtune.report", "markdown/CSV tables and the trade-off plot"),
+    "compare": ("negtune.compare", "paired comparison of two results: B - A with intervals, McNemar p"),
     "demo": ("negtune.demo", "the offline end-to-end demo (base eval, FT, mitigation, report)"),
 }
 
