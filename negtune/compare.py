@@ -116,20 +116,28 @@ def check_same_items(a: Results, a_name: str, b: Results, b_name: str) -> None:
         raise UserError(f"{b_name}: different tasks than {a_name} (only in A: {', '.join(only_a) or '-'}; "
                         f"only in B: {', '.join(only_b) or '-'}); compare needs the same items")
     for task in sorted(a.tasks):
-        ia, ib = a.tasks[task].items, b.tasks[task].items
-        if set(ia) != set(ib):
-            raise UserError(f"{b_name}: task {task}: variants {sorted(ib)} differ from {a_name}'s {sorted(ia)}")
-        for variant in sorted(ia):
-            ha = dict(zip(ia[variant].ids, ia[variant].item_hash))
-            hb = dict(zip(ib[variant].ids, ib[variant].item_hash))
-            if set(ha) != set(hb):
-                odd = sorted(set(ha) ^ set(hb))
-                raise UserError(f"{b_name}: task {task}, {variant}: {len(odd)} item ids are not in both files "
-                                f"(e.g. {odd[0]!r}); compare needs the same items")
-            differ = [i for i in sorted(ha) if ha[i] != hb[i]]
-            if differ:
-                raise UserError(f"{b_name}: task {task}, {variant}: item {differ[0]!r} has another prompt, options "
-                                f"or gold set than in {a_name} ({len(differ)} items differ); compare needs the same items")
+        problem = task_mismatch(a, b, task)
+        if problem:
+            raise UserError(f"{b_name}: task {task}, {problem} (A: {a_name}); compare needs the same items")
+
+
+def task_mismatch(a: Results, b: Results, task: str) -> Optional[str]:
+    """Why A's and B's records of ``task`` are not the same items (None when they are)."""
+    ia, ib = a.tasks[task].items, b.tasks[task].items
+    if not ia or not ib:
+        return "no per-item records"
+    if set(ia) != set(ib):
+        return f"other variants (B: {sorted(ib)}, A: {sorted(ia)})"
+    for variant in sorted(ia):
+        ha = dict(zip(ia[variant].ids, ia[variant].item_hash))
+        hb = dict(zip(ib[variant].ids, ib[variant].item_hash))
+        if set(ha) != set(hb):
+            odd = sorted(set(ha) ^ set(hb))
+            return f"{variant}: {len(odd)} item ids are not in both files (e.g. {odd[0]!r})"
+        differ = [i for i in sorted(ha) if ha[i] != hb[i]]
+        if differ:
+            return f"{variant}: item {differ[0]!r} ({len(differ)} in all) has another prompt, options or gold set"
+    return None
 
 
 def _variant_correct(res: Results, task: str, variant: str) -> np.ndarray:

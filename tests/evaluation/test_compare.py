@@ -9,28 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import build_tiny_opt, write_trainer_state
+from helpers import build_tiny_opt, outcome_results, write_trainer_state
 from negtune.cli import main as cli_main
-from negtune.data.instances import Instance
-from negtune.evaluation.metrics import compute_metrics
-from negtune.evaluation.scoring import OptionScore
 from negtune.evaluation.stats import bootstrap_indices, task_seed
 from negtune.results import Results
 
-OPTS = (" yes", " no")
 
 
-def _results(orig_right: list[bool], neg_right: list[bool], *, task: str = "t", prompt: str = "Q",
-             run: str | None = None, checkpoint: str | None = None) -> Results:
-    """Results of a 2-option task whose picks give the wanted outcomes (gold: ' yes' original, ' no' negated)."""
-    insts, scores = [], []
-    for i, (o, g) in enumerate(zip(orig_right, neg_right)):
-        insts.append(Instance(task, f"{i:03d}", "original", f"{prompt} correct {i}", OPTS, 0, (0,)))
-        scores.append([OptionScore(-1.0 if o else -2.0, 1), OptionScore(-2.0 if o else -1.0, 1)])
-        insts.append(Instance(task, f"{i:03d}", "negated", f"{prompt} incorrect {i}", OPTS, 1, (1,)))
-        scores.append([OptionScore(-2.0 if g else -1.0, 1), OptionScore(-1.0 if g else -2.0, 1)])
-    tasks, summary = compute_metrics(insts, scores)
-    return Results(tasks=tasks, summary=summary, model="m", run=run, checkpoint=checkpoint, label=checkpoint)
+def _results(orig_right, neg_right, **kw) -> Results:
+    return outcome_results(orig_right, neg_right, **kw)
 
 
 def _write(path: Path, res: Results) -> Path:
@@ -85,7 +72,7 @@ def test_compare_refuses_different_items(tmp_path, capsys):
     out = tmp_path / "cmp"
     assert cli_main(["compare", str(a), str(b), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "item '000' has another prompt, options or gold set" in err
+    assert len(err.splitlines()) == 1 and "negated: item '000' (20 in all) has another prompt, options or gold set" in err
     assert not out.exists()
 
     c = _write(tmp_path / "c.json", _results(right[:-2], right[:-2]))  # two items fewer
