@@ -161,11 +161,12 @@ def _row(task: str, metric: str, cmp: Any) -> CompareRow:
 
 
 def compare_results(a: Results, b: Results, *, resamples: int = 2000, seed: int = 0,
-                    metrics: Optional[tuple[str, ...]] = None) -> list[CompareRow]:
+                    metrics: Optional[tuple[str, ...]] = None, macro: bool = True) -> list[CompareRow]:
     """B − A per task and metric, then macro (same items assumed: ``check_same_items``).
 
     Every task draws from ``task_seed(seed, task)``, the stream of the results' own intervals.
-    ``metrics`` restricts the rows (e.g. ``("flip_rate", "both_correct")`` for the reading gain).
+    ``metrics`` restricts the rows (e.g. ``("flip_rate", "both_correct")`` for the reading gain);
+    ``macro=False`` leaves out the macro rows.
     """
     from negtune.evaluation.comparisons import compare_binary, compare_macro, compare_metric
     from negtune.evaluation.metrics import PAIR_A, PAIR_B, outcome_arrays
@@ -201,10 +202,11 @@ def compare_results(a: Results, b: Results, *, resamples: int = 2000, seed: int 
         if wanted("flip_rate"):
             rows.append(_row(task, "flip_rate", compare_binary(xa["flipped"][paired] == 1,
                                                                xb["flipped"][paired] == 1, **kw)))
-    if per_a:
-        macro = compare_macro(per_a, per_b, resamples=resamples, seed=seed)
+    if per_a and macro:
         names = {"original_acc": PAIR_A, "negated_acc": PAIR_B}
-        rows += [_row("macro", names.get(k, k), c) for k, c in macro.items() if wanted(names.get(k, k))]
+        rows += [_row("macro", names.get(k, k), c) for k, c in compare_macro(per_a, per_b, resamples=resamples,
+                                                                             seed=seed).items()
+                 if wanted(names.get(k, k))]
     return rows
 
 

@@ -26,8 +26,9 @@ def test_demo_tiny_opt(tiny_opt_dir, tmp_path, monkeypatch, capsys, mitigation):
     monkeypatch.chdir(tmp_path)  # the demo must find recipes/ and data/ from anywhere
     out = tmp_path / "runs"
     monkeypatch.setattr(demo, "DEFAULT_PAPER_EVAL", tmp_path / "no-paper-csvs")  # the same run everywhere
+    monkeypatch.delenv("NEGTUNE_PAPER_EVAL", raising=False)
     rc = demo.main([str(REPO / "recipes" / "demo.yaml"), *TINY, "--model", str(tiny_opt_dir), "--out", str(out),
-                    "--mitigation", mitigation, "--quiet"])
+                    "--mitigation", mitigation, "--quiet", "--transfer"])
     assert rc == 0
     for name in ("base", "ce", mitigation):
         assert (out / name / "eval" / "base.json").is_file()
@@ -43,14 +44,15 @@ def test_demo_tiny_opt(tiny_opt_dir, tmp_path, monkeypatch, capsys, mitigation):
     assert set(summary["accuracy"]) == {"base", "ce", mitigation}
     printed = capsys.readouterr().out
     assert "report: " in printed and "| base |" in printed
-    assert "transfer: the paper's evaluation CSVs are not in" in printed  # says so in one line
+    assert "transfer: the paper's evaluation CSVs are not in" in printed  # --transfer without them: one line
     assert summary["held_out"] == [] and set(summary["tasks"]["ce"]) == {"demo"}
 
-    # Second call: every stage reused, only the report is rewritten.
+    # Second call (without --transfer: the same settings here): every stage reused, only the report is rewritten.
     mtime = ce_eval[-1].stat().st_mtime_ns
     assert demo.main([str(REPO / "recipes" / "demo.yaml"), *TINY, "--model", str(tiny_opt_dir), "--out", str(out),
                       "--mitigation", mitigation, "--quiet"]) == 0
     assert ce_eval[-1].stat().st_mtime_ns == mtime
+    assert "transfer: off (--transfer also evaluates" in capsys.readouterr().out
 
     # Other settings: the training stages are redone (the base stage is still valid).
     base_mtime = (out / "base" / "eval" / "base.json").stat().st_mtime_ns

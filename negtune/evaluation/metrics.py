@@ -148,18 +148,17 @@ def compute_metrics(instances: Sequence[Instance],
             if rule == "sum":
                 pm.mean = (variants[PAIR_A].acc + variants[PAIR_B].acc) / 2 if both else None
                 result.n_pairs, result.pairs = n_pairs, pm
-                arrays = outcome_arrays(items)
-                if both and arrays is not None:
-                    ivs = stats.task_intervals(task, arrays)
-                    pm.ci = {k: ivs[k].as_tuple() for k in ("mean", "both_correct", "flip_rate") if k in ivs}
             else:
                 pm.mean = (variants[PAIR_A].acc_tok_mean + variants[PAIR_B].acc_tok_mean) / 2 if both else None
                 result.tok_mean = pm
         tasks[task] = result
     summary = summarize(tasks)
     per_task = {task: a for task, t in tasks.items() if (a := outcome_arrays(t.items)) is not None}
-    if per_task:
-        summary.ci = {k: iv.as_tuple() for k, iv in stats.macro_intervals(per_task).items()}
+    if per_task:  # one set of bootstrap draws per task gives the task and the macro intervals
+        task_ivs, macro_ivs = stats.intervals(per_task)
+        for task, ivs in task_ivs.items():
+            tasks[task].pairs.ci = {k: ivs[k].as_tuple() for k in ("mean", "both_correct", "flip_rate") if k in ivs}
+        summary.ci = {k: iv.as_tuple() for k, iv in macro_ivs.items()}
     return tasks, summary
 
 

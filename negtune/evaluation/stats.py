@@ -167,11 +167,7 @@ def resampled(arrays: Arrays, resamples: int, seed: int) -> dict[str, np.ndarray
     return task_metrics({key: a[idx] for key, a in arrays.items()})
 
 
-def task_intervals(task: str, arrays: Arrays, *, resamples: int = RESAMPLES, seed: int = SEED,
-                   level: float = LEVEL) -> dict[str, Interval]:
-    """Paired-bootstrap intervals of one task's METRICS, from the task's own stream
-    ``task_seed(seed, task)``; a metric undefined for the task is absent."""
-    samples = resampled(arrays, resamples, task_seed(seed, task))
+def _percentiles(samples: Mapping[str, np.ndarray], level: float) -> dict[str, Interval]:
     out = {name: percentile_interval(s, level) for name, s in samples.items()}
     return {name: iv for name, iv in out.items() if iv is not None}
 
@@ -187,18 +183,30 @@ def macro_samples(per_task: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str,
     return out
 
 
-def macro_intervals(per_task: Mapping[str, Arrays], *, resamples: int = RESAMPLES, seed: int = SEED,
-                    level: float = LEVEL) -> dict[str, Interval]:
-    """Stratified-bootstrap intervals of the macro METRICS.
+def intervals(per_task: Mapping[str, Arrays], *, resamples: int = RESAMPLES, seed: int = SEED,
+              level: float = LEVEL) -> tuple[dict[str, dict[str, Interval]], dict[str, Interval]]:
+    """Per-task and macro intervals of the METRICS from one set of draws per task.
 
-    Why stratified: the macro average is a fixed-weight combination of per-task estimates,
-    so its sampling error comes from the items within each task; resampling the handful of
-    tasks themselves would answer another question (generalisation to new tasks).
+    Each task is resampled from its own stream ``task_seed(seed, task)`` (paired: both prompts
+    of an item drawn together). The macro intervals are stratified: resample r of every task
+    is averaged into macro resample r. Why stratified: the macro average is a fixed-weight
+    combination of per-task estimates, so its sampling error comes from the items within each
+    task; resampling the handful of tasks themselves would answer another question
+    (generalisation to new tasks). A metric undefined for a task is absent from its intervals.
     """
-    samples = macro_samples({task: resampled(arrays, resamples, task_seed(seed, task))
-                             for task, arrays in per_task.items()})
-    out = {name: percentile_interval(s, level) for name, s in samples.items()}
-    return {name: iv for name, iv in out.items() if iv is not None}
+    drawn = {task: resampled(arrays, resamples, task_seed(seed, task)) for task, arrays in per_task.items()}
+    return ({task: _percentiles(s, level) for task, s in drawn.items()},
+            _percentiles(macro_samples(drawn), level))
+
+
+def task_intervals(task: str, arrays: Arrays, **kw: float) -> dict[str, Interval]:
+    """One task's intervals (see ``intervals``)."""
+    return intervals({task: arrays}, **kw)[0][task]
+
+
+def macro_intervals(per_task: Mapping[str, Arrays], **kw: float) -> dict[str, Interval]:
+    """The macro intervals (see ``intervals``)."""
+    return intervals(per_task, **kw)[1]
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, Optional[float]]:

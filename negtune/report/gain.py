@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import numpy as np
-
 from negtune.compare import CompareRow, check_same_items, compare_results, task_mismatch
 from negtune.errors import UserError
 from negtune.report.rows import Row
@@ -45,8 +43,8 @@ def reading_gain(row: Row, resamples: int = 2000, seed: int = 0) -> dict[str, Co
 
         # Only this task: its draws are those of the results' own intervals (task_seed(seed, task)).
         one = [Results(tasks={row.task: r.tasks[row.task]}, summary=r.summary) for r in (base.results, row.results)]
-        paired = compare_results(one[0], one[1], resamples=resamples, seed=seed, metrics=GAIN_METRICS)
-        found = {r.metric: r for r in paired if r.task == row.task}
+        paired = compare_results(one[0], one[1], resamples=resamples, seed=seed, metrics=GAIN_METRICS, macro=False)
+        found = {r.metric: r for r in paired}
         if found:
             return found
     return {m: c for m in GAIN_METRICS if (c := _point(row.task, m, base, row)) is not None}
@@ -90,10 +88,3 @@ def p_cell(c: Optional[CompareRow]) -> str:
         return "-"
     return f"{c.p_value:.3g}" if c.p_value >= 1e-4 else "<1e-4"
 
-
-def gains_of(rows: list[Row], metric: str) -> list[float]:
-    return [float(r.gain[metric].diff) for r in rows if r.gain and metric in r.gain]
-
-
-def mean_or_none(values: list[float]) -> Optional[float]:
-    return float(np.mean(values)) if values else None
