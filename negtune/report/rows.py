@@ -196,6 +196,8 @@ def collect_rows(files: list[Path]) -> list[Row]:
         if len(group) > 1:
             for r in group:
                 r.label = f"{r.label} ({Path(r.run).name if r.run else Path(r.source).stem})"
-    # Base first, then by run and step.
-    rows.sort(key=lambda r: (r.task, not r.is_base, r.run or "", r.step if r.step is not None else -1, r.label))
+    # Tasks the runs were trained on first, then held-out ones; base first, then by run and step.
+    trained = {t for r in rows for t in r.trained_tasks}
+    rows.sort(key=lambda r: (r.task not in trained, r.task, not r.is_base, r.run or "",
+                             r.step if r.step is not None else -1, r.label))
     return rows

@@ -49,7 +49,6 @@ def _held_out_marks(rows: list[Row]) -> dict[str, str]:
 
 def _side_by_side(rows: list[Row], tasks: list[str]) -> list[str]:
     marks = _held_out_marks(rows)
-    tasks = sorted(tasks, key=lambda t: marks.get(t) != "trained on")
     head = [f"{t} ({marks[t]})" if t in marks else t for t in tasks]
     labels = list(dict.fromkeys(r.label for r in sorted(rows, key=lambda r: not r.is_base)))
     cell = {(r.label, r.task): r for r in rows}
