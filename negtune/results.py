@@ -157,11 +157,9 @@ class IntervalInfo:
             return None
         d = _map(d, where)
         return cls(level=_num(d.get("level"), f"{where}.level", optional=False),
-                   accuracy=_str(d.get("accuracy"), f"{where}.accuracy") or "",
-                   paired=_str(d.get("paired"), f"{where}.paired") or "",
-                   macro=_str(d.get("macro"), f"{where}.macro") or "",
                    resamples=_int(d.get("resamples"), f"{where}.resamples", optional=False),
-                   seed=_int(d.get("seed"), f"{where}.seed", optional=False))
+                   seed=_int(d.get("seed"), f"{where}.seed", optional=False),
+                   **{k: _str(d.get(k), f"{where}.{k}") or "" for k in ("accuracy", "paired", "macro")})
 
 
 @dataclass
