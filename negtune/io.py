@@ -78,6 +78,7 @@ _LEGACY: dict[str, Callable[[Path], bool]] = {
     "eval": lambda d: all(p.suffix in (".json", ".csv", ".md") and (p.suffix != ".json" or is_results_json(p))
                           for p in d.iterdir() if not p.name.startswith(".")),
     "report": lambda d: (d / "report.md").is_file(),
+    "compare": lambda d: (d / "compare.md").is_file() and (d / "compare.csv").is_file(),
     "demo": lambda d: (d / "base" / "recipe.resolved.yaml").is_file(),
     "model": lambda d: (d / "negtune_source.json").is_file(),
     "lm-eval-export": lambda d: starts_with('{\n  "format": "negtune-lm-eval-export')(d / "manifest.json"),

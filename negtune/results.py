@@ -18,14 +18,22 @@ Layout of the JSON (keys sorted when written)::
      "n_params", "model_type",
      "prompting": {"chat_template", "system_prompt", "fewshot_k", "fewshot_sampling", "fewshot_seed",
                    "fewshot_source", "n_fewshot_reduced", "min_fewshot_used"},
-     "tasks": {TASK: {VARIANT: {"acc", "acc_tok_mean", "chance", "n"}, ...,
+     "tasks": {TASK: {VARIANT: {"acc", "acc_tok_mean", "chance", "n", "ci": [low, high]}, ...,
                       "n_pairs", "mean", "both_correct", "flip_rate", "instruction_free_agreement",
-                      "tok_mean": {"mean", "both_correct", "flip_rate", "instruction_free_agreement"}}},
+                      "ci": {"mean": [low, high], "both_correct": [...], "flip_rate": [...]},
+                      "tok_mean": {"mean", "both_correct", "flip_rate", "instruction_free_agreement"},
+                      "items": {VARIANT: {"id": [...], "pred": [...], "correct": [0|1, ...],
+                                          "hash": [...], "pred_hash": [...]}}}},
      "summary": {"original_acc", "negated_acc", "mean", "both_correct", "flip_rate",
                  "instruction_free_agreement", "original_acc_tok_mean", "negated_acc_tok_mean",
-                 "mean_tok_mean", "n_tasks"}}
+                 "mean_tok_mean", "n_tasks", "ci": {METRIC: [low, high]}},
+     "intervals": {"level", "accuracy", "paired", "macro", "resamples", "seed"}}
 
-The metrics are defined in ``negtune.evaluation.metrics``.
+The metrics are defined in ``negtune.evaluation.metrics``, the intervals (95%: Wilson for a
+variant's accuracy, a paired bootstrap over items for the pair metrics and the macro numbers)
+in ``negtune.evaluation.stats``. ``items`` holds one record per item and variant, so that
+``negtune compare`` can pair two models item by item; files written before it existed load
+with empty ``items`` and ``ci`` (compare then refuses them).
 """
 from __future__ import annotations
 
@@ -76,6 +84,88 @@ def _map(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
+Bounds = tuple[float, float]  # a 95% confidence interval (low, high)
+
+
+def _bounds(value: Any, where: str) -> Optional[Bounds]:
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 2:
+        raise _Bad(f"{where}: expected an interval [low, high], got {value!r}")
+    low, high = (_num(v, where, optional=False) for v in value)
+    return (low, high)
+
+
+def _bounds_map(value: Any, where: str) -> dict[str, Bounds]:
+    d = _map(value or {}, where)
+    return {str(k): b for k, v in d.items() if (b := _bounds(v, f"{where}.{k}")) is not None}
+
+
+def _column(d: dict[str, Any], key: str, kind: type, where: str) -> list[Any]:
+    values = d.get(key)
+    if not isinstance(values, list) or not all(isinstance(v, kind) and not isinstance(v, bool) for v in values):
+        raise _Bad(f"{where}.{key}: expected a list of {kind.__name__}")
+    return values
+
+
+@dataclass
+class ItemRecords:
+    """Per-item outcomes of one task under one prompt variant, aligned by position.
+
+    Why in the results file: a paired comparison of two models (``negtune compare``) and the
+    reading gain against the base model need each item's outcome, and must refuse to pair
+    two different item sets. ``item_hash`` is a short sha256 of the item's prompt, options
+    and gold set (same id and hash = same item); ``pred_hash`` a short sha256 of the picked
+    option's text, so flips between the two prompts can be counted (options are compared by
+    text: some paper files order them differently under negation).
+    """
+
+    ids: list[str] = field(default_factory=list)
+    pred: list[int] = field(default_factory=list)  # index of the picked option (highest summed log-likelihood)
+    correct: list[bool] = field(default_factory=list)
+    item_hash: list[str] = field(default_factory=list)
+    pred_hash: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.ids, "pred": self.pred, "correct": [int(c) for c in self.correct],
+                "hash": self.item_hash, "pred_hash": self.pred_hash}
+
+    @classmethod
+    def from_json(cls, d: Any, where: str) -> "ItemRecords":
+        d = _map(d, where)
+        out = cls(ids=_column(d, "id", str, where), pred=_column(d, "pred", int, where),
+                  correct=[bool(c) for c in _column(d, "correct", int, where)],
+                  item_hash=_column(d, "hash", str, where), pred_hash=_column(d, "pred_hash", str, where))
+        if len({len(out.ids), len(out.pred), len(out.correct), len(out.item_hash), len(out.pred_hash)}) != 1:
+            raise _Bad(f"{where}: id, pred, correct, hash and pred_hash differ in length")
+        return out
+
+
+@dataclass
+class IntervalInfo:
+    """How the results' intervals were computed (``negtune.evaluation.stats``)."""
+
+    level: float = 0.95
+    accuracy: str = "wilson"  # one variant's accuracy: Wilson score interval
+    paired: str = "bootstrap"  # mean, both_correct, flip_rate: percentile bootstrap over items, pairs kept
+    macro: str = "stratified bootstrap"  # summary: items resampled within each task
+    resamples: int = 2000
+    seed: int = 0  # task t draws from PCG64(sha256([seed, t])): the same items for every model
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, d: Any, where: str) -> Optional["IntervalInfo"]:
+        if d is None:
+            return None
+        d = _map(d, where)
+        return cls(level=_num(d.get("level"), f"{where}.level", optional=False),
+                   resamples=_int(d.get("resamples"), f"{where}.resamples", optional=False),
+                   seed=_int(d.get("seed"), f"{where}.seed", optional=False),
+                   **{k: _str(d.get(k), f"{where}.{k}") or "" for k in ("accuracy", "paired", "macro")})
+
+
 @dataclass
 class VariantScore:
     """Accuracy of one task under one prompt variant."""
@@ -84,16 +174,21 @@ class VariantScore:
     acc_tok_mean: float  # the same with the per-token mean log-likelihood
     n: int  # items scored under this variant
     chance: Optional[float] = None  # mean of |gold| / |options|: a uniformly random pick's accuracy
+    ci: Optional[Bounds] = None  # 95% Wilson interval of acc
 
     def to_json(self) -> dict[str, Any]:
-        return {"acc": self.acc, "acc_tok_mean": self.acc_tok_mean, "chance": self.chance, "n": self.n}
+        out = {"acc": self.acc, "acc_tok_mean": self.acc_tok_mean, "chance": self.chance, "n": self.n}
+        if self.ci is not None:
+            out["ci"] = list(self.ci)
+        return out
 
     @classmethod
     def from_json(cls, d: Any, where: str) -> "VariantScore":
         d = _map(d, where)
         return cls(acc=_num(d.get("acc"), f"{where}.acc", optional=False),
                    acc_tok_mean=_num(d.get("acc_tok_mean", d.get("acc")), f"{where}.acc_tok_mean", optional=False),
-                   n=_int(d.get("n"), f"{where}.n", optional=False), chance=_num(d.get("chance"), f"{where}.chance"))
+                   n=_int(d.get("n"), f"{where}.n", optional=False), chance=_num(d.get("chance"), f"{where}.chance"),
+                   ci=_bounds(d.get("ci"), f"{where}.ci"))
 
 
 @dataclass
@@ -104,14 +199,19 @@ class PairScores:
     both_correct: Optional[float] = None
     flip_rate: Optional[float] = None
     instruction_free_agreement: Optional[float] = None
+    ci: dict[str, Bounds] = field(default_factory=dict)  # 95% paired-bootstrap intervals by key
 
     def to_json(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in PAIR_KEYS}
+        out: dict[str, Any] = {k: getattr(self, k) for k in PAIR_KEYS}
+        if self.ci:
+            out["ci"] = {k: list(v) for k, v in self.ci.items()}
+        return out
 
     @classmethod
     def from_json(cls, d: Any, where: str) -> "PairScores":
         d = _map(d, where)
-        return cls(**{k: _num(d.get(k), f"{where}.{k}") for k in PAIR_KEYS})
+        return cls(**{k: _num(d.get(k), f"{where}.{k}") for k in PAIR_KEYS},
+                   ci=_bounds_map(d.get("ci"), f"{where}.ci"))
 
 
 @dataclass
@@ -122,6 +222,7 @@ class TaskResult:
     n_pairs: int = 0
     pairs: PairScores = field(default_factory=PairScores)  # from summed log-likelihoods (the headline)
     tok_mean: PairScores = field(default_factory=PairScores)  # from per-token-mean log-likelihoods
+    items: dict[str, ItemRecords] = field(default_factory=dict)  # per variant; empty in older files
 
     def acc(self, variant: str) -> Optional[float]:
         score = self.variants.get(variant)
@@ -135,16 +236,20 @@ class TaskResult:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {name: v.to_json() for name, v in self.variants.items()}
         out.update(self.pairs.to_json(), n_pairs=self.n_pairs, tok_mean=self.tok_mean.to_json())
+        if self.items:
+            out["items"] = {name: rec.to_json() for name, rec in self.items.items()}
         return out
 
     @classmethod
     def from_json(cls, d: Any, where: str) -> "TaskResult":
         d = _map(d, where)
-        scalar = set(PAIR_KEYS) | {"n_pairs", "tok_mean"}
+        scalar = set(PAIR_KEYS) | {"n_pairs", "tok_mean", "ci", "items"}
         variants = {k: VariantScore.from_json(v, f"{where}.{k}") for k, v in d.items() if k not in scalar}
+        items = _map(d.get("items") or {}, f"{where}.items")
         return cls(variants=variants, n_pairs=_int(d.get("n_pairs"), f"{where}.n_pairs") or 0,
-                   pairs=PairScores.from_json({k: d.get(k) for k in PAIR_KEYS}, where),
-                   tok_mean=PairScores.from_json(d.get("tok_mean") or {}, f"{where}.tok_mean"))
+                   pairs=PairScores.from_json({k: d.get(k) for k in (*PAIR_KEYS, "ci")}, where),
+                   tok_mean=PairScores.from_json(d.get("tok_mean") or {}, f"{where}.tok_mean"),
+                   items={str(k): ItemRecords.from_json(v, f"{where}.items.{k}") for k, v in items.items()})
 
 
 SUMMARY_KEYS = ("original_acc", "negated_acc", "mean", "both_correct", "flip_rate", "instruction_free_agreement",
@@ -165,15 +270,19 @@ class Summary:
     negated_acc_tok_mean: Optional[float] = None
     mean_tok_mean: Optional[float] = None
     n_tasks: int = 0
+    ci: dict[str, Bounds] = field(default_factory=dict)  # 95% stratified-bootstrap intervals by key
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        out["ci"] = {k: list(v) for k, v in self.ci.items()}
+        return out
 
     @classmethod
     def from_json(cls, d: Any, where: str) -> "Summary":
         d = _map(d, where)
         return cls(**{k: _num(d.get(k), f"{where}.{k}") for k in SUMMARY_KEYS},
-                   n_tasks=_int(d.get("n_tasks"), f"{where}.n_tasks") or 0)
+                   n_tasks=_int(d.get("n_tasks"), f"{where}.n_tasks") or 0,
+                   ci=_bounds_map(d.get("ci"), f"{where}.ci"))
 
 
 @dataclass
@@ -303,6 +412,7 @@ class Results:
     n_params: Optional[int] = None  # the model's parameter count (adapter weights excluded): size sweeps
     model_type: Optional[str] = None  # config.model_type ("opt"): the family of a size sweep
     prompting: Optional[PromptInfo] = None
+    intervals: Optional[IntervalInfo] = None  # how the ci entries were computed (None: no intervals)
 
     @property
     def is_base(self) -> bool:
@@ -321,6 +431,8 @@ class Results:
                    tasks={name: t.to_json() for name, t in self.tasks.items()}, summary=self.summary.to_json())
         out.update(n_params=self.n_params, model_type=self.model_type,
                    prompting=self.prompting.to_json() if self.prompting else None)
+        if self.intervals is not None:
+            out["intervals"] = self.intervals.to_json()
         return out
 
     @classmethod
@@ -345,6 +457,7 @@ class Results:
                 versions=dict(d.get("versions") or {}),
                 n_params=_int(d.get("n_params"), "n_params"), model_type=_str(d.get("model_type"), "model_type"),
                 prompting=PromptInfo.from_json(d.get("prompting"), "prompting"),
+                intervals=IntervalInfo.from_json(d.get("intervals"), "intervals"),
             )
         except _Bad as err:
             raise UserError(f"{where}: not a results JSON: {err}") from None

@@ -39,16 +39,12 @@ class Point:
 
 
 def interval(obj: Any, name: str) -> Optional[tuple[float, float]]:
-    """A 95% interval stored beside a metric, when the results file has one: ``<name>_ci`` or
-    ``ci`` (for a per-variant score), as ``(low, high)``, ``[low, high]``, ``{low, high}`` or an
-    object with ``low``/``high``. None when absent."""
-    value = getattr(obj, f"{name}_ci", None)
-    if value is None and name == "acc":
-        value = getattr(obj, "ci", None)
+    """The 95% interval the results file stores for a metric (``negtune.results``): a variant
+    score's ``ci`` is its accuracy's ``(low, high)``; pair scores and the summary keep theirs in a
+    ``ci`` dict by metric name. None when absent (results written before intervals existed)."""
+    value = getattr(obj, "ci", None)
     if isinstance(value, dict):
-        value = (value.get("low"), value.get("high"))
-    elif value is not None and hasattr(value, "low"):
-        value = (value.low, value.high)
+        value = value.get(name)
     if isinstance(value, (list, tuple)) and len(value) == 2:
         low, high = finite_or_none(value[0]), finite_or_none(value[1])
         if low is not None and high is not None:

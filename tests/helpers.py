@@ -162,3 +162,24 @@ def metrics_json(instances, scores) -> dict:
 
     tasks, summary = compute_metrics(instances, scores)
     return {"tasks": {name: t.to_json() for name, t in tasks.items()}, "summary": summary.to_json()}
+
+
+def outcome_results(orig_right, neg_right, *, task="t", prompt="Q", **info):
+    """A ``Results`` of a 2-option task whose picks give the wanted per-item outcomes (gold
+    ' yes' under the original prompt, ' no' under the negated one), through ``compute_metrics``:
+    intervals and item records are the evaluator's own. ``info``: run, checkpoint, loss, ..."""
+    from negtune.evaluation.metrics import compute_metrics
+    from negtune.evaluation.scoring import OptionScore
+    from negtune.results import Results
+
+    opts = (" yes", " no")
+    insts, scores = [], []
+    for i, (o, g) in enumerate(zip(orig_right, neg_right)):
+        insts.append(Instance(task, f"{i:03d}", "original", f"{prompt} correct {i}", opts, 0, (0,)))
+        scores.append([OptionScore(-1.0 if o else -2.0, 1), OptionScore(-2.0 if o else -1.0, 1)])
+        insts.append(Instance(task, f"{i:03d}", "negated", f"{prompt} incorrect {i}", opts, 1, (1,)))
+        scores.append([OptionScore(-2.0 if g else -1.0, 1), OptionScore(-1.0 if g else -2.0, 1)])
+    tasks, summary = compute_metrics(insts, scores)
+    info.setdefault("model", "m")
+    info.setdefault("label", info.get("checkpoint"))
+    return Results(tasks=tasks, summary=summary, **info)

@@ -10,8 +10,9 @@ from negtune.cli import COMMANDS, main
 def test_unknown_flag_is_one_line(command, capsys, tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("model: {name_or_path: x}\n")
-    first, last = (["lm-eval"], ["--out", str(tmp_path / "x")]) if command == "export" else ([], [])
-    assert main([command, *first, str(recipe), *last, "--no-such-flag"]) == 2  # export: format first
+    first, last = {"export": (["lm-eval"], ["--out", str(tmp_path / "x")]),  # export: format first
+                   "compare": ([str(recipe)], [])}.get(command, ([], []))  # compare: two inputs
+    assert main([command, *first, str(recipe), *last, "--no-such-flag"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unrecognized arguments: --no-such-flag" in err[0], err
 

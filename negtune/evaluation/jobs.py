@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 
 from negtune.data.instances import Instance
 from negtune.errors import UserError
+from negtune.evaluation import stats
 from negtune.evaluation.distributed import Processes, merge_scores, split_checkpoints
 from negtune.evaluation.fewshot import describe as describe_fewshot
 from negtune.evaluation.metrics import compute_metrics
@@ -29,7 +30,7 @@ from negtune.evaluation.scoring import OptionScore, resolve_method, score_instan
 from negtune.evaluation.seq2seq import is_seq2seq
 from negtune.evaluation.sets import build_eval_sets, sets_digest
 from negtune.evaluation.summaries import write_run_summary
-from negtune.results import EvalSettings, PromptInfo, Results, ScoringInfo
+from negtune.results import EvalSettings, IntervalInfo, PromptInfo, Results, ScoringInfo
 from negtune.tokenization import effective_max_length
 
 
@@ -130,6 +131,7 @@ def evaluate_model(model: Any, tokenizer: Any, instances: Sequence[Instance], ba
                             architecture="seq2seq" if is_seq2seq(model) else "causal", processes=procs.world),
         n_params=count_parameters(model), model_type=getattr(getattr(model, "config", None), "model_type", None),
         prompting=prompt_info(fmt, fewshot, instances, scores),
+        intervals=IntervalInfo(level=stats.LEVEL, resamples=stats.RESAMPLES, seed=stats.SEED),
         **info,
     )
     if procs.is_main:

@@ -18,6 +18,9 @@ Definitions (per task; a "pair" is an item present under both variants, matched 
   the original-prompt prediction (null when instruction_free was not evaluated).
 * ``tok_mean``: the pair metrics recomputed from per-token-mean predictions.
 * ``summary``: unweighted (macro) means over tasks of the per-task numbers.
+* ``ci``: 95% intervals (``negtune.evaluation.stats``): Wilson for each variant's accuracy, a
+  paired bootstrap over items for mean / both_correct / flip_rate, a stratified bootstrap for
+  the summary. ``items``: one record per item and variant (``negtune.results.ItemRecords``).
 
 The numbers are returned as ``negtune.results`` types, the results file's own schema.
 
@@ -25,18 +28,23 @@ One implementation: every number above is computed by ``score_picks`` from per-i
 ``Pick``s (item, variant, picked option, correct?) and averaged over tasks by ``macro``.
 ``compute_metrics`` derives the picks from option scores; the ``evaluate`` module
 (``negtune.evaluation.hf_metric``) takes them from a user's own loop.
-``paired_outcomes`` gives the same picks as the aligned arrays ``negtune.evaluation.stats``
-resamples for intervals.
+``outcome_arrays`` (from a results file's item records) and ``paired_outcomes`` (from picks)
+give the aligned arrays ``negtune.evaluation.stats`` resamples for intervals.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
-from typing import Callable, Hashable, Iterable, Optional, Sequence
+from typing import Any, Callable, Hashable, Iterable, Optional, Sequence
+
+import numpy as np
 
 from negtune.data.instances import Instance
 from negtune.errors import UserError
+from negtune.evaluation import stats
 from negtune.evaluation.scoring import OptionScore, predictions
-from negtune.results import PairScores, Summary, TaskResult, VariantScore
+from negtune.results import ItemRecords, PairScores, Summary, TaskResult, VariantScore
 
 PAIR_A, PAIR_B, FREE = "original", "negated", "instruction_free"
 
@@ -111,18 +119,77 @@ def score_picks(picks: Iterable[Pick], where: str = "picks") -> PickScores:
     return out
 
 
-def paired_outcomes(picks: Iterable[Pick], where: str = "picks") -> dict[str, list[bool]]:
-    """The per-pair outcomes ``negtune.evaluation.stats`` resamples, aligned on the items
-    present under both prompts (in original-prompt order): ``original`` / ``negated`` (the
-    pick is correct) and ``flipped`` (the picked option changes). A task with one of the two
-    variants gets that variant's outcomes over all its items; instruction_free is left out."""
+def _sorted_ids(ids: Iterable[Hashable]) -> list[Hashable]:
+    unique = set(ids)
+    try:
+        return sorted(unique)
+    except TypeError:  # ids of mixed types (a user's own loop): any fixed order will do
+        return sorted(unique, key=repr)
+
+
+def _aligned(per_variant: dict[str, list[tuple[Hashable, bool, Hashable]]]) -> Optional[dict[str, np.ndarray]]:
+    """``{variant: [(item, correct, choice), ...]}`` as float arrays over the union of the
+    original and negated items (sorted ids), NaN where an item is absent; ``flipped`` is 1.0
+    where the two prompts' choices differ. None without either variant."""
+    variants = [v for v in (PAIR_A, PAIR_B) if per_variant.get(v)]
+    if not variants:
+        return None
+    ids = _sorted_ids(i for v in variants for i, _, _ in per_variant[v])
+    pos = {i: k for k, i in enumerate(ids)}
+    out: dict[str, np.ndarray] = {}
+    chosen: dict[str, list[Optional[Hashable]]] = {}
+    for v in variants:
+        arr = np.full(len(ids), np.nan)
+        picked: list[Optional[Hashable]] = [None] * len(ids)
+        for i, correct, choice in per_variant[v]:
+            arr[pos[i]] = float(correct)
+            picked[pos[i]] = choice
+        out[v], chosen[v] = arr, picked
+    if len(variants) == 2:
+        out["flipped"] = np.array([np.nan if a is None or b is None else float(a != b)
+                                   for a, b in zip(chosen[PAIR_A], chosen[PAIR_B])])
+    return out
+
+
+def paired_outcomes(picks: Iterable[Pick], where: str = "picks") -> Optional[dict[str, np.ndarray]]:
+    """One task's picks as the arrays ``negtune.evaluation.stats`` resamples (``_aligned``);
+    instruction_free is left out. None when neither the original nor the negated prompt is there."""
     table = _by_variant(picks, where)
-    a, b = table.get(PAIR_A), table.get(PAIR_B)
-    if a is not None and b is not None:
-        keys = [k for k in a if k in b]
-        return {PAIR_A: [a[k].correct for k in keys], PAIR_B: [b[k].correct for k in keys],
-                "flipped": [a[k].choice != b[k].choice for k in keys]}
-    return {v: [p.correct for p in items.values()] for v, items in ((PAIR_A, a), (PAIR_B, b)) if items}
+    return _aligned({v: [(p.item, p.correct, p.choice) for p in items.values()] for v, items in table.items()})
+
+
+def outcome_arrays(items: dict[str, ItemRecords]) -> Optional[dict[str, np.ndarray]]:
+    """The same arrays from a results file's item records (the picked option compared by its
+    text's hash, as ``flip_rate`` compares texts)."""
+    return _aligned({v: list(zip(r.ids, r.correct, r.pred_hash)) for v, r in items.items()})
+
+
+def _sha(value: Any, length: int) -> str:
+    return hashlib.sha256(json.dumps(value, ensure_ascii=False).encode("utf-8")).hexdigest()[:length]
+
+
+def item_hash(inst: Instance) -> str:
+    """12 hex digits of sha256([prompt, options, gold]): two results name the same item
+    under a variant exactly when its id and this hash agree."""
+    return _sha([inst.prompt, list(inst.options), sorted(inst.gold)], 12)
+
+
+def option_hash(text: str) -> str:
+    """8 hex digits of sha256(option text): enough to tell an item's options apart."""
+    return _sha(text, 8)
+
+
+def _item_records(instances: Sequence[Instance], preds: Sequence[int]) -> dict[str, dict[str, ItemRecords]]:
+    """Per task and variant, one record per item in evaluation order (``negtune compare``)."""
+    out: dict[str, dict[str, ItemRecords]] = {}
+    for inst, pred in zip(instances, preds):
+        rec = out.setdefault(inst.task, {}).setdefault(inst.variant, ItemRecords())
+        rec.ids.append(inst.source_id)
+        rec.pred.append(pred)
+        rec.correct.append(pred in inst.gold)
+        rec.item_hash.append(item_hash(inst))
+        rec.pred_hash.append(option_hash(inst.options[pred]))
+    return out
 
 
 def compute_metrics(instances: Sequence[Instance],
@@ -141,14 +208,32 @@ def compute_metrics(instances: Sequence[Instance],
         for rule, pred in zip(by_rule, (ps, pm)):
             rule.append(Pick(inst.source_id, inst.variant, inst.options[pred], pred in inst.gold))
         chance.setdefault(inst.task, {}).setdefault(inst.variant, []).append(len(set(inst.gold)) / len(inst.options))
+    records = _item_records(instances, by_sum)
 
     tasks: dict[str, TaskResult] = {}
     for task, (sum_picks, mean_picks) in picks.items():
         s, m = score_picks(sum_picks, task), score_picks(mean_picks, task)
         variants = {v: VariantScore(acc=s.acc[v], acc_tok_mean=m.acc[v], chance=sum(chance[task][v]) / s.n[v],
                                     n=s.n[v]) for v in s.acc}
-        tasks[task] = TaskResult(variants=variants, n_pairs=s.n_pairs, pairs=s.pairs, tok_mean=m.pairs)
-    return tasks, summarize(tasks)
+        tasks[task] = TaskResult(variants=variants, n_pairs=s.n_pairs, pairs=s.pairs, tok_mean=m.pairs,
+                                 items=records[task])
+    summary = summarize(tasks)
+    _add_intervals(tasks, summary)
+    return tasks, summary
+
+
+def _add_intervals(tasks: dict[str, TaskResult], summary: Summary) -> None:
+    """Wilson intervals for each accuracy; one set of bootstrap draws per task for the task's
+    pair metrics and the macro ones (``stats.intervals``)."""
+    for t in tasks.values():
+        for name, v in t.variants.items():
+            v.ci = stats.wilson(sum(t.items[name].correct), v.n).as_tuple()
+    per_task = {task: a for task, t in tasks.items() if (a := outcome_arrays(t.items)) is not None}
+    if per_task:
+        task_ivs, macro_ivs = stats.intervals(per_task)
+        for task, ivs in task_ivs.items():
+            tasks[task].pairs.ci = {k: ivs[k].as_tuple() for k in ("mean", "both_correct", "flip_rate") if k in ivs}
+        summary.ci = {k: iv.as_tuple() for k, iv in macro_ivs.items()}
 
 
 def summarize(tasks: dict[str, TaskResult]) -> Summary:

@@ -17,6 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from negtune.data.instances import Instance
@@ -75,26 +76,30 @@ def test_same_numbers_as_negtune_metrics():
         for key in ("mean", "both_correct", "flip_rate", "instruction_free_agreement"):
             assert out[f"{name}/{key}"] == getattr(t.pairs, key), (name, key)
 
-    # intervals: negtune.evaluation.stats' stratified bootstrap on the per-pair outcomes,
-    # built here straight from the instances
+    # intervals: negtune.evaluation.stats' stratified bootstrap on the per-item outcomes,
+    # built here straight from the instances (aligned by sorted item id)
     picked = predictions(scores)
-    per_task: dict[str, dict[str, list]] = {}
     by_key = {(i.task, i.variant, i.source_id): (i.options[p], p in i.gold) for i, p in zip(insts, picked)}
-    for i in insts:
-        if i.variant == "original":
-            (text_a, ok_a), (text_b, ok_b) = by_key[(i.task, "original", i.source_id)], by_key[
-                (i.task, "negated", i.source_id)]
-            arrays = per_task.setdefault(i.task, {"original": [], "negated": [], "flipped": []})
-            arrays["original"].append(ok_a)
-            arrays["negated"].append(ok_b)
-            arrays["flipped"].append(text_a != text_b)
-    expected = stats.macro_intervals(per_task, resamples=300, seed=7)
+    per_task: dict[str, dict[str, np.ndarray]] = {}
+    for task in sorted({i.task for i in insts}):
+        ids = sorted({i.source_id for i in insts if i.task == task and i.variant in ("original", "negated")})
+        a = [by_key.get((task, "original", k)) for k in ids]
+        b = [by_key.get((task, "negated", k)) for k in ids]
+        per_task[task] = {"original": np.array([np.nan if x is None else float(x[1]) for x in a]),
+                          "negated": np.array([np.nan if x is None else float(x[1]) for x in b]),
+                          "flipped": np.array([np.nan if x is None or y is None else float(x[0] != y[0])
+                                               for x, y in zip(a, b)])}
+    task_ivs, expected = stats.intervals(per_task, resamples=300, seed=7)
     for name in PAIRED:
         assert (out[f"{name}_ci_low"], out[f"{name}_ci_high"]) == (expected[name].low, expected[name].high)
         assert out[f"{name}_ci_low"] <= out[name] <= out[f"{name}_ci_high"]
-    samples = stats.stratified_samples(per_task, resamples=300, seed=7)["task1"]
-    ci = stats.percentile_interval(samples["flip_rate"])
+    ci = task_ivs["task1"]["flip_rate"]
     assert (out["task1/flip_rate_ci_low"], out["task1/flip_rate_ci_high"]) == (ci.low, ci.high)
+
+    # with the defaults, the metric's macro intervals are the results file's own
+    default = paired_metrics(**_inputs(insts, scores))
+    for name in PAIRED:
+        assert [default[f"{name}_ci_low"], default[f"{name}_ci_high"]] == list(summary.ci[name])
 
 
 def test_index_predictions_and_one_task():

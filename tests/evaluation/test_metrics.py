@@ -9,6 +9,12 @@ from helpers import metrics_json
 from negtune.evaluation.scoring import OptionScore
 
 
+# Wilson 95% for 2/3: (p + z^2/2n -+ z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n), z = 1.959964
+_Z = 1.959963984540054
+WILSON_2_OF_3 = tuple((2 / 3 + _Z ** 2 / 6 + sign * _Z * ((2 / 9) / 3 + _Z ** 2 / 36) ** 0.5) / (1 + _Z ** 2 / 3)
+                      for sign in (-1, 1))
+
+
 def S(*pairs):
     return [OptionScore(ll, n) for ll, n in pairs]
 
@@ -39,7 +45,8 @@ def test_paired_metrics_known_answers():
     ]
     res = metrics_json(insts, scores)
     t = res["tasks"]["qa"]
-    assert t["original"] == {"acc": pytest.approx(2 / 3), "acc_tok_mean": pytest.approx(2 / 3), "chance": 0.5, "n": 3}
+    assert t["original"] == {"acc": pytest.approx(2 / 3), "acc_tok_mean": pytest.approx(2 / 3), "chance": 0.5, "n": 3,
+                             "ci": [pytest.approx(WILSON_2_OF_3[0], abs=1e-12), pytest.approx(WILSON_2_OF_3[1], abs=1e-12)]}
     assert t["negated"]["acc"] == pytest.approx(2 / 3)
     assert t["mean"] == pytest.approx(2 / 3)
     assert t["both_correct"] == pytest.approx(1 / 3)
@@ -88,3 +95,43 @@ def test_chance_counts_every_gold_option():
     t = metrics_json(insts, scores)["tasks"]["arc"]
     assert t["original"]["chance"] == 0.25
     assert t["negated"]["chance"] == pytest.approx((0.75 + 0.5) / 2)
+
+
+def test_item_records_and_intervals():
+    """Per-item records (what `negtune compare` pairs) and the paired-bootstrap intervals,
+    recomputed here from the item outcomes by a plain loop over the bootstrap indices."""
+    import hashlib
+    import json
+
+    import numpy as np
+
+    from negtune.evaluation.stats import bootstrap_indices, task_seed
+
+    opts = (" a", " b")
+    insts, scores = [], []
+    # 6 items: original picks a (gold a) for items 0-3, b for 4-5; negated picks b for 0-2, a for 3-5
+    for i in range(6):
+        insts.append(Instance("t", f"q{i}", "original", f"Correct? {i}", opts, 0, (0,)))
+        scores.append(S((-1, 1), (-2, 1)) if i < 4 else S((-2, 1), (-1, 1)))
+        insts.append(Instance("t", f"q{i}", "negated", f"Incorrect? {i}", opts, 1, (1,)))
+        scores.append(S((-2, 1), (-1, 1)) if i < 3 else S((-1, 1), (-2, 1)))
+    t = metrics_json(insts, scores)["tasks"]["t"]
+    orig = t["items"]["original"]
+    assert orig["id"] == [f"q{i}" for i in range(6)] and orig["pred"] == [0, 0, 0, 0, 1, 1]
+    assert orig["correct"] == [1, 1, 1, 1, 0, 0]
+    assert orig["hash"][0] == hashlib.sha256(json.dumps(["Correct? 0", [" a", " b"], [0]]).encode()).hexdigest()[:12]
+    assert orig["pred_hash"][0] == hashlib.sha256(b'" a"').hexdigest()[:8]
+    assert t["items"]["negated"]["correct"] == [1, 1, 1, 0, 0, 0]
+    # flips: items 0-2 (a -> b) and 4-5 (b -> a); both right: 0-2
+    assert t["flip_rate"] == pytest.approx(5 / 6) and t["both_correct"] == pytest.approx(3 / 6)
+    o = np.array([1, 1, 1, 1, 0, 0.0])
+    g = np.array([1, 1, 1, 0, 0, 0.0])
+    f = np.array([1, 1, 1, 0, 1, 1.0])
+    idx = bootstrap_indices(6, 2000, task_seed(0, "t"))
+    for key, values in (("flip_rate", [f[r].mean() for r in idx]), ("both_correct", [(o * g)[r].mean() for r in idx]),
+                        ("mean", [(o[r].mean() + g[r].mean()) / 2 for r in idx])):
+        low, high = np.quantile(values, [0.025, 0.975])
+        assert t["ci"][key] == [pytest.approx(low, abs=1e-12), pytest.approx(high, abs=1e-12)], key
+    s = metrics_json(insts, scores)["summary"]
+    assert s["ci"]["flip_rate"] == t["ci"]["flip_rate"]  # one task: the macro interval is the task's
+    assert s["ci"]["original_acc"][0] <= 4 / 6 <= s["ci"]["original_acc"][1]

@@ -91,8 +91,8 @@ def test_no_sweep_from_one_size_or_mixed_settings(sweep, tmp_path):
 
 def test_intervals_and_labels():
     assert interval(SimpleNamespace(ci=(0.4, 0.6)), "acc") == (0.4, 0.6)
-    assert interval(SimpleNamespace(mean_ci={"low": 0.1, "high": 0.3}), "mean") == (0.1, 0.3)
-    assert interval(SimpleNamespace(mean_ci=SimpleNamespace(low=0.2, high=0.25)), "mean") == (0.2, 0.25)
+    assert interval(SimpleNamespace(ci={"mean": (0.1, 0.3)}), "mean") == (0.1, 0.3)
+    assert interval(SimpleNamespace(ci={"flip_rate": (0.1, 0.3)}), "mean") is None
     assert interval(SimpleNamespace(), "acc") is None
     assert [format_params(n) for n in (125_000_000, 1_300_000_000, 66e9, 28_512)] == ["125M", "1.3B", "66B", "28.5K"]
 

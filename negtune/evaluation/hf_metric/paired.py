@@ -25,7 +25,7 @@ Output: a flat ``{name: float}`` (what ``transformers.Trainer`` logs): ``origina
 ``negated_acc``, ``mean``, ``both_correct``, ``flip_rate``, ``instruction_free_agreement``
 (each only when defined), ``n_pairs``, ``n_tasks``; with ``intervals`` also
 ``<metric>_ci_low`` / ``<metric>_ci_high`` for the five paired metrics (stratified
-percentile bootstrap, ``negtune.evaluation.stats.macro_intervals``); with several tasks also
+percentile bootstrap, ``negtune.evaluation.stats.intervals``); with several tasks also
 ``<task>/<metric>`` per task.
 """
 from __future__ import annotations
@@ -150,23 +150,21 @@ def _intervals(by_task: dict[str, list[Pick]], per_task: bool, resamples: Option
     own stream, the macro metric recomputed per resample (``negtune.evaluation.stats``)."""
     from negtune.evaluation import stats
 
-    options = {"resamples": stats.DEFAULT_RESAMPLES if resamples is None else resamples,
-               "seed": stats.DEFAULT_SEED if seed is None else seed}
-    lvl = stats.DEFAULT_LEVEL if level is None else level
+    options = {"resamples": stats.RESAMPLES if resamples is None else resamples,
+               "seed": stats.SEED if seed is None else seed, "level": stats.LEVEL if level is None else level}
     arrays = {task: paired_outcomes(picks, f"task {task!r}") for task, picks in by_task.items()}
-    arrays = {task: a for task, a in arrays.items() if a}  # instruction_free only: no interval
+    arrays = {task: a for task, a in arrays.items() if a is not None}  # instruction_free only: no interval
     if not arrays:
         return {}
-    samples = stats.stratified_samples(arrays, **options)
+    task_ivs, macro_ivs = stats.intervals(arrays, **options)
     out: dict[str, float] = {}
 
-    def put(prefix: str, drawn: dict[str, Any]) -> None:
-        for name, s in drawn.items():
-            ci = stats.percentile_interval(s, lvl)
+    def put(prefix: str, ivs: dict[str, Any]) -> None:
+        for name, ci in ivs.items():
             out[f"{prefix}{name}_ci_low"], out[f"{prefix}{name}_ci_high"] = ci.low, ci.high
 
-    put("", stats.macro_samples(samples))
+    put("", macro_ivs)
     if per_task:
-        for task, drawn in samples.items():
-            put(f"{task}/", drawn)
+        for task, ivs in task_ivs.items():
+            put(f"{task}/", ivs)
     return out
