@@ -273,7 +273,7 @@ def test_qlora_with_epoch_end_evaluation(assets):
     recipe = write_recipe(root, "qlora-ev", data={"max_instances": 16},
                           model={"peft": "qlora", "name_or_path": str(root / "model64")},
                           train={"epochs": 2, "save_every_steps": None, "eval_at_epoch_end": True},
-                          eval={"tasks": ["copa"], "files": {"copa": str(root / "copa.jsonl")}, "max_instances": 4})
+                          eval={"tasks": ["copa"], "files": {"copa": str(root / "copa_eval.jsonl")}, "max_instances": 4})
     p = run([PY, str(SCRIPT), str(recipe)])
     assert p.returncode == 0, p.stderr[-3000:]
     assert sorted(f.name for f in (root / "run-qlora-ev" / "eval").glob("step-*.json")) == [
