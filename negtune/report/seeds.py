@@ -7,7 +7,7 @@ when their resolved recipes (``RUN_DIR/recipe.resolved.yaml``) are equal apart f
 checkpoint name (``step-N``) form one line: the mean and sample standard deviation (ddof=1)
 over seeds and the seed count. The plot draws each seed's point faintly and the mean solidly.
 
-Launching one recipe over several seeds is a shell loop (docs/notes/issue-12.md)::
+Launching one recipe over several seeds is a shell loop (docs/statistics.md, "Seeds")::
 
     for s in 1 2 3; do negtune train recipes/demo.yaml seed=$s --out runs/ce-seed$s; done
 """
