@@ -1,6 +1,6 @@
 """``negtune export lm-eval``: which instances to export, then ``negtune.lm_eval_export``.
 
-    negtune export lm-eval (RECIPE [key=value ...] | --csv [VARIANT=]FILE ... | --paper-csv-dir DIR)
+    negtune export lm-eval (RECIPE [key=value ...] | --csv [[NAME:]VARIANT=]FILE ... | --paper-csv-dir DIR)
                            --out DIR [--group NAME] [--size N] [--limit N] [--pair-by auto|sample_id|prompt]
 
 RECIPE exports the recipe's ``eval`` section (registry tasks and CSV sets, exactly the
@@ -26,7 +26,7 @@ def build_parser() -> ArgParser:
                   description="write negtune evaluation sets as an lm-evaluation-harness task directory")
     p.add_argument("args", nargs="*", metavar="RECIPE [key=value ...]",
                    help="a recipe whose eval section names the tasks / CSV sets, and overrides")
-    p.add_argument("--csv", action="append", metavar="[VARIANT=]FILE",
+    p.add_argument("--csv", action="append", metavar="[[NAME:]VARIANT=]FILE",
                    help="paper-format CSV; repeatable; files of one set differ only by 'negation' and size")
     p.add_argument("--paper-csv-dir", metavar="DIR",
                    help="every paper CSV in DIR, the largest size of each set (see --size)")

@@ -100,6 +100,13 @@ def test_same_numbers_as_negtune_metrics():
     default = paired_metrics(**_inputs(insts, scores))
     for name in PAIRED:
         assert [default[f"{name}_ci_low"], default[f"{name}_ci_high"]] == list(summary.ci[name])
+    for task, t in tasks.items():  # and so are each task's: Wilson for an accuracy, bootstrap for pairs
+        for variant, name in (("original", "original_acc"), ("negated", "negated_acc")):
+            if variant in t.variants:
+                got = [default[f"{task}/{name}_ci_low"], default[f"{task}/{name}_ci_high"]]
+                assert got == list(t.variants[variant].ci), (task, name)
+        for key, bounds in t.pairs.ci.items():
+            assert [default[f"{task}/{key}_ci_low"], default[f"{task}/{key}_ci_high"]] == list(bounds), (task, key)
 
 
 def test_index_predictions_and_one_task():

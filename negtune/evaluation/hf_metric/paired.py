@@ -24,13 +24,16 @@ texts when the variants list options in different orders (some paper files do).
 Output: a flat ``{name: float}`` (what ``transformers.Trainer`` logs): ``original_acc``,
 ``negated_acc``, ``mean``, ``both_correct``, ``flip_rate``, ``instruction_free_agreement``
 (each only when defined), ``n_pairs``, ``n_tasks``; with ``intervals`` also
-``<metric>_ci_low`` / ``<metric>_ci_high`` for the five paired metrics (stratified
-percentile bootstrap, ``negtune.evaluation.stats.intervals``); with several tasks also
-``<task>/<metric>`` per task.
+``<metric>_ci_low`` / ``<metric>_ci_high`` for the five paired metrics; with several tasks
+also ``<task>/<metric>`` per task. The intervals are the results file's own: a task's
+accuracies get Wilson intervals, its pair metrics and every macro number a percentile
+bootstrap over items (``negtune.evaluation.stats.intervals``, stratified over tasks).
 """
 from __future__ import annotations
 
 from typing import Any, Optional, Sequence
+
+import numpy as np
 
 from negtune.errors import UserError
 from negtune.evaluation.metrics import FREE, PAIR_A, PAIR_B, Pick, macro, paired_outcomes, score_picks
@@ -166,5 +169,9 @@ def _intervals(by_task: dict[str, list[Pick]], per_task: bool, resamples: Option
     put("", macro_ivs)
     if per_task:
         for task, ivs in task_ivs.items():
+            for variant, name in ((PAIR_A, "original_acc"), (PAIR_B, "negated_acc")):
+                if variant in arrays[task]:  # a lone accuracy: Wilson, as in a results file
+                    seen = arrays[task][variant][~np.isnan(arrays[task][variant])]
+                    ivs[name] = stats.wilson(int(seen.sum()), len(seen))
             put(f"{task}/", ivs)
     return out
