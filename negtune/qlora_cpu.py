@@ -34,12 +34,34 @@ def quantization_config(compute_dtype: Any) -> Any:
     """The QLoRA paper's 4-bit setting: NF4, double quantisation, compute in ``compute_dtype``."""
     from transformers import BitsAndBytesConfig
 
+    import_bitsandbytes()  # first, so that transformers' own import of it is quiet too
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                               bnb_4bit_compute_dtype=compute_dtype)
 
 
+def import_bitsandbytes() -> Any:
+    """Import bitsandbytes without its one foreign log line on this path.
+
+    On AVX512-BF16 CPUs its CPU backend tries, at import, to fetch a faster *inference* kernel
+    from the hub package ``kernels`` and logs "Failed to load CPU gemm_4bit_forward from
+    kernels-community" when it is absent. That kernel serves only the repacked layout
+    ``keep_training_layout`` turns off, so the line says nothing about a negtune run; other
+    bitsandbytes messages stay visible.
+    """
+    import logging
+
+    log = logging.getLogger("bitsandbytes.backends.cpu.ops")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        import bitsandbytes
+    finally:
+        log.setLevel(level)
+    return bitsandbytes
+
+
 def _linear4bit(model: Any) -> list:
-    import bitsandbytes as bnb
+    bnb = import_bitsandbytes()
 
     return [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
 
@@ -64,6 +86,7 @@ def quantized_layers(config: Any) -> list[tuple[str, int]]:
     Uses transformers' own module selection (``get_modules_to_not_convert`` and
     ``replace_with_bnb_linear``) on a model built on the meta device: no weights, no memory.
     """
+    bnb = import_bitsandbytes()
     import torch
     from transformers import AutoModelForCausalLM
     from transformers.integrations import replace_with_bnb_linear
@@ -75,7 +98,6 @@ def quantized_layers(config: Any) -> list[tuple[str, int]]:
     skip = AutoHfQuantizer.from_config(qconfig).get_modules_to_not_convert(
         model, qconfig.llm_int8_skip_modules, getattr(model, "_keep_in_fp32_modules", None))
     model = replace_with_bnb_linear(model, modules_to_not_convert=skip, quantization_config=qconfig)
-    import bitsandbytes as bnb
 
     return [(name, m.in_features) for name, m in model.named_modules() if isinstance(m, bnb.nn.Linear4bit)]
 
