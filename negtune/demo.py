@@ -14,7 +14,7 @@ wheel, the generated 4-option items in ``data/demo``) and, under ``runs/demo``:
 4. ``report/``    report.md, report.csv, tradeoff.png (``negtune report``), and demo.json
                   (timings and the headline deltas).
 
-Transfer (``--transfer``; ``make demo`` turns it on): every stage is also evaluated on three
+Transfer (``--transfer``; ``make demo-transfer``): every stage is also evaluated on three
 real benchmarks held out from everything the demo trains on, with the paper's released
 prompts, original and negated paired by sample_id: COPA (100 items), PIQA (300) and ARC-Easy
 (300), from ``--paper-eval DIR`` (default ``$NEGTUNE_PAPER_EVAL``, else ``../shared/paper_eval``
