@@ -1,7 +1,7 @@
 """Validation of plain data against type hints: the rules recipes and loss arguments share.
 
 Why a module of its own: the recipe schema (``negtune.config``) and the loss registry
-(``negtune.losses``) both turn user-written YAML values into typed Python values, and a
+(``negtune.losses.registry``) both turn user-written YAML values into typed Python values, and a
 mistake must read the same wherever it is made: one line naming the file and the key path,
 ``recipes/x.yaml: train.lr: must be > 0, got -1``. Both call the functions here; neither
 imports the other's private helpers.

@@ -4,7 +4,7 @@
 
 where N is the number of target tokens (prompt and padding are not counted). One term,
 ``ce``, of unit ``n_target_tokens``: across micro-batches and processes N is the global
-batch's target-token count (see ``negtune.losses``, "Normalisation").
+batch's target-token count (see ``docs/losses.md``, "The loss contract").
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ target answer tokens (the same positions ``ce`` trains on), KL is over the whole
 ``KL(P||Q) = sum_v P(v) (log P(v) - log Q(v))``, and K is the number of such positions. A
 partner shared by k negated rows (``negated_target: all_wrong``) is weighted 1/k in the sum
 and in K, so each original instance anchors once per item. Two terms, each a mean over its
-own unit across the global batch (``negtune.losses``, "Normalisation"): ``ce`` over target
+own unit across the global batch (``docs/losses.md``, "The loss contract"): ``ce`` over target
 tokens, ``kl`` (weight beta) over the weighted partner positions
 (``negtune.losses.units.partner_tokens``).
 

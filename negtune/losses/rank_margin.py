@@ -20,8 +20,8 @@ CE of the target answer (keeps the answer's likelihood up while its rank improve
 
     L = mean_rows L_rank + ce_weight * L_ce
 
-Two terms, each a mean over its own unit across the global batch (``negtune.losses``,
-"Normalisation"): ``rank`` over the rows with a non-gold option
+Two terms, each a mean over its own unit across the global batch (``docs/losses.md``,
+"The loss contract"): ``rank`` over the rows with a non-gold option
 (``negtune.losses.units.ranked_rows``) and ``ce`` (weight ``ce_weight``; logged only when 0)
 over target tokens.
 

@@ -3,7 +3,7 @@
 Why functions of the batch: the trainer must know how many units (tokens, rows, options)
 the whole global batch holds *before* it backpropagates the first micro-batch, so that a
 step optimises each term's mean over the global batch whatever the split into micro-batches
-and processes (see ``negtune.losses``, "Normalisation"). The data decide these counts, not
+and processes (see ``docs/losses.md``, "The loss contract"). The data decide these counts, not
 the model, so the trainer can apply a term's unit to every micro-batch up front.
 
 Each function takes a collated batch (``negtune.data.collate.Collator``) and returns a

@@ -9,7 +9,7 @@ what the model must not say. Token-level unlikelihood (Welleck et al. 2020; Hoss
 where x_neg is the negated prompt, the inner sum runs over the tokens of every option *not*
 in the negated instance's gold set (= the original correct answer(s)), teacher-forced on the
 option's own prefix, and M is the number of such tokens. Two terms, each a mean over its
-own unit across the global batch (``negtune.losses``, "Normalisation"): ``ce`` over target
+own unit across the global batch (``docs/losses.md``, "The loss contract"): ``ce`` over target
 tokens (``n_target_tokens``) and ``ul`` (weight alpha) over non-gold option tokens
 (``negtune.losses.units.nongold_option_tokens``). ``1 - p`` is computed
 as ``-expm1(log p)`` with ``p`` clamped to at most ``1 - 1e-6`` so the log stays finite.

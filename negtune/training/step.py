@@ -5,7 +5,7 @@ processes, the part a researcher comparing losses must be able to read in one pl
 trainer hands it this process's micro-batches of one global batch; it returns what to log.
 
 Normalisation: a loss is a weighted sum of terms, each a sum over its own unit with the
-micro-batch's count of that unit (``negtune.losses``, "Normalisation"). After the first
+micro-batch's count of that unit (``docs/losses.md``, "The loss contract"). After the first
 micro-batch's forward names the terms, each term's unit is counted in every micro-batch of
 this process and the counts are summed over processes (one all-reduce); every micro-batch
 then backpropagates ``sum_k weight_k * total_k / global_count_k``. Summed over micro-batches

@@ -3,7 +3,9 @@
 Shaped like torchtune's ``recipes/lora_finetune_distributed.py`` (setup, train, save; the
 step in one function: ``negtune.training.step.train_step``) and kept small like nanoGPT: no
 callbacks, no plugin system. The loss is whatever ``negtune.losses.resolve_loss`` returned;
-the trainer only asks it what data it ``needs``. One instance per process.
+the trainer only asks it what data it ``needs``. One instance per process. Beside the loop:
+``negtune.training.reference`` (the frozen base model for losses that need it) and
+``negtune.training.epoch_eval`` (the evaluation after each epoch).
 
 Optimisation details that make runs comparable:
 
@@ -17,7 +19,6 @@ Optimisation details that make runs comparable:
 """
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
@@ -32,6 +33,8 @@ from negtune.errors import UserError
 from negtune.io import claim_dir
 from negtune.locking import DirLock
 from negtune.training.checks import Checked, train_hash
+from negtune.training.epoch_eval import evaluate_checkpoint
+from negtune.training.reference import frozen_copy, reference_logits
 from negtune.training.state import DataPosition, TrainerState
 from negtune.training.step import NonFiniteLoss, StepResult, train_step
 
@@ -177,9 +180,7 @@ class Trainer:
         self.base_model_id = str(Path(resolved).resolve()) if Path(resolved).is_dir() else resolved
         self.ref_model = None
         if "reference_model" in self.c.loss_spec.needs and not self.is_peft:
-            # frozen copy of the initial weights, on this process's device (not wrapped by DDP)
-            self.ref_model = copy.deepcopy(model).eval().to(self.acc.device)
-            self.ref_model.requires_grad_(False)
+            self.ref_model = frozen_copy(model, self.acc.device)  # LoRA/QLoRA: the adapter is switched off instead
         model.train()
         self.n_trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         self.n_params = sum(p.numel() for p in model.parameters())
@@ -236,7 +237,9 @@ class Trainer:
         self._announce()
         self.bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.is_main, desc="train",
                         dynamic_ncols=True)
-        reference = self._reference_logits()
+        reference = None  # the frozen base model's logits, for losses that declare "reference_model"
+        if "reference_model" in self.c.loss_spec.needs:
+            reference = reference_logits(self.ref_model, self.acc.unwrap_model(self.model))
         window: list[StepResult] = []
         t0, last_saved = time.perf_counter(), None
         for epoch, i, global_batch in self._batches():
@@ -278,31 +281,6 @@ class Trainer:
         """One micro-batch, on this process's device."""
         batch = self.collator([self.examples[j] for j in rows])
         return {k: v.to(self.acc.device) for k, v in batch.items()}
-
-    def _reference_logits(self) -> Optional[Callable[[Any, Any], Any]]:
-        """The frozen base model's logits for losses that declare ``reference_model``."""
-        import torch
-
-        if "reference_model" not in self.c.loss_spec.needs:
-            return None
-        if self.ref_model is not None:
-            ref = self.ref_model
-
-            def frozen(input_ids: Any, attention_mask: Any) -> Any:
-                with torch.no_grad():
-                    return ref(input_ids=input_ids, attention_mask=attention_mask).logits.float()
-            return frozen
-        base = self.acc.unwrap_model(self.model)
-
-        def adapter_off(input_ids: Any, attention_mask: Any) -> Any:  # LoRA: the same model, adapter off
-            was_training = base.training
-            base.eval()
-            try:
-                with torch.no_grad(), base.disable_adapter():
-                    return base(input_ids=input_ids, attention_mask=attention_mask).logits.float()
-            finally:
-                base.train(was_training)
-        return adapter_off
 
     # ------------------------------------------------------------------ logging
     def close(self) -> None:
@@ -388,33 +366,15 @@ class Trainer:
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, ckpt: Path) -> None:
-        """Epoch-end evaluation via the evaluator's in-process API, on the main process.
-
-        Writes ``RUN_DIR/eval/<checkpoint>.json`` with the same fields ``negtune eval RUN_DIR``
-        writes, so that command skips it later.
-        """
+        """Epoch-end evaluation on the main process (``negtune.training.epoch_eval``): writes
+        ``RUN_DIR/eval/<checkpoint>.json`` as ``negtune eval RUN_DIR`` would, so it skips it later."""
         if self.is_main:
-            from negtune.evaluation.jobs import evaluate_recipe_eval
             from negtune.evaluation.sets import build_eval_sets
-            from negtune.evaluation.summaries import write_run_summary
 
-            r = self.recipe
             if not hasattr(self, "_eval_sets"):
-                self._eval_sets = build_eval_sets(r)
-            state = TrainerState.read(ckpt)
-            info = {"run": str(self.run_dir), "step": state.step, "epoch": state.epoch,
-                    "model": state.base_model if self.is_peft else str(ckpt / "model"),
-                    "adapter": str(ckpt / "model") if self.is_peft else None}
-            model = self.acc.unwrap_model(self.model)
-            was_training = model.training
-            model.eval()
-            try:
-                result = evaluate_recipe_eval(model, self.tokenizer, r, self.run_dir / "eval", name=ckpt.name,
-                                              checkpoint=ckpt.name, instances=self._eval_sets, info=info)
-                write_run_summary(self.run_dir)
-            finally:
-                model.train(was_training)
-            summary = {k: v for k, v in result.summary.to_json().items() if isinstance(v, float)}
+                self._eval_sets = build_eval_sets(self.recipe)  # once per run
+            summary = evaluate_checkpoint(self.acc.unwrap_model(self.model), self.tokenizer, self.recipe,
+                                          self.run_dir, ckpt, self.is_peft, self._eval_sets)
             self.print(f"eval {ckpt.name}: " + " ".join(f"{k} {v:.4f}" for k, v in summary.items()))
             self.acc.log({f"eval/{k}": v for k, v in summary.items()}, step=self.step)
         self.acc.wait_for_everyone()

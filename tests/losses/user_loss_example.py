@@ -10,7 +10,7 @@ Focal cross-entropy (Lin et al. 2017) on the target answer's tokens:
 
     L = (1 / N) * sum_t -(1 - p_t)^gamma * log p_t,     p_t = p(y_t | x, y_<t)
 
-gamma = 0 is plain ``ce``. It follows the normalisation rule of ``negtune.losses``: return
+gamma = 0 is plain ``ce``. It follows the normalisation rule (docs/losses.md): return
 the *sum* over the unit (here: target tokens) with the micro-batch's count of that unit and
 name the unit; the trainer divides by the global batch's count, so the step is the same for
 any split into micro-batches and processes (tests/training/test_run.py checks it).
