@@ -73,7 +73,7 @@ def _parse(argv: list[str]) -> Any:
                         "else ../shared/paper_eval beside the repository)")
     p.add_argument("--force", action="store_true", help="redo every stage even if its results exist")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    return p.parse_args(argv)
+    return p.parse_intermixed_args(argv)  # overrides may follow the flags
 
 
 def _find_recipe(args: list[str]) -> tuple[Path, list[str]]:

@@ -110,3 +110,11 @@ def test_demo_paper_eval_dir_without_the_csvs_is_an_error(tmp_path):
     with pytest.raises(UserError, match="super_glue_generate_100.csv not found"):
         demo.main([str(REPO / "recipes" / "demo.yaml"), "--paper-eval", str(tmp_path), "--out", str(tmp_path / "o")])
     assert not (tmp_path / "o").exists()
+
+
+def test_demo_overrides_may_follow_the_flags():
+    from negtune.demo import _find_recipe, _parse
+
+    opts = _parse(["recipes/demo.yaml", "--transfer", "eval.limit=100", "--mitigation", "kl_anchor", "seed=3"])
+    assert opts.transfer and opts.mitigation == "kl_anchor"
+    assert _find_recipe(opts.args) == (Path("recipes/demo.yaml"), ["eval.limit=100", "seed=3"])
