@@ -35,6 +35,12 @@ MARKER = ".negtune"
 _BOOKKEEPING = (MARKER, ".negtune.lock")  # negtune's own files: a directory holding only these is empty
 
 
+def _is_bookkeeping(name: str) -> bool:
+    """negtune's marker and lock, or the marker while it is being written (``..negtune.*.tmp``):
+    another process of the same launch may check the directory in that instant."""
+    return name in _BOOKKEEPING or (name.startswith(f".{MARKER}.") and name.endswith(".tmp"))
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -114,7 +120,7 @@ def check_output_dir(path: str | os.PathLike[str], kind: str, what: str = "outpu
     if p.exists() and not p.is_dir():
         raise UserError(f"{p}: is a file; the {what} must be a new or empty directory, or an earlier "
                         f"negtune {kind} directory")
-    if p.is_dir() and any(q.name not in _BOOKKEEPING for q in p.iterdir()) and not is_owned(p, kind):
+    if p.is_dir() and any(not _is_bookkeeping(q.name) for q in p.iterdir()) and not is_owned(p, kind):
         other = _marker_kind(p)
         why = f"it is a negtune {other} directory" if other else "it holds files negtune did not write"
         raise UserError(f"{p}: refusing to write the {what} there: {why}; choose a new or empty directory")

@@ -183,3 +183,43 @@ def outcome_results(orig_right, neg_right, *, task="t", prompt="Q", **info):
     info.setdefault("model", "m")
     info.setdefault("label", info.get("checkpoint"))
     return Results(tasks=tasks, summary=summary, **info)
+
+
+# --------------------------------------------------------------------------- two gloo processes
+
+PORT_TAKEN = ("EADDRINUSE", "address already in use", "Address already in use")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch_two_processes(args: list[str], env: dict, timeout: int = 600, attempts: int = 3):
+    """``accelerate launch`` with ``launch/cpu_2proc.yaml`` (2 gloo processes) on a fresh port.
+
+    Why a helper: a port found free can be taken before the rendezvous binds it (the kernel
+    hands the same ephemeral ports to outgoing connections), which fails the launch for a
+    reason that is not the code's. Only that failure is retried, on a new port; any other
+    failure is returned as it is, for the test to report.
+    """
+    import subprocess
+
+    bin_dir = Path(__import__("sys").executable).parent
+    for _ in range(attempts):
+        cmd = [str(bin_dir / "accelerate"), "launch", "--config_file", str(REPO / "launch" / "cpu_2proc.yaml"),
+               "--main_process_port", str(free_port()), *args]
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO, timeout=timeout)
+        if p.returncode == 0 or not any(mark in p.stderr for mark in PORT_TAKEN):
+            return p
+    return p
+
+
+def failure(p) -> str:
+    """What a failed subprocess said: its error lines first (a torch elastic failure puts them
+    far above the tail), then the tail of stderr."""
+    errors = [line for line in p.stderr.splitlines() if "Error" in line or "error:" in line]
+    return "\n".join(errors[-15:]) + "\n--- stderr tail ---\n" + p.stderr[-1500:]

@@ -130,3 +130,17 @@ def test_disk_full_and_read_only_are_one_line(code, capsys):
     assert exit_on_user_error(job) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "/runs/x/eval/base.json" in err and os.strerror(code) in err
+
+
+def test_a_marker_being_written_counts_as_empty(tmp_path):
+    """Another process of the same launch may look while the main one writes the marker."""
+    from negtune.io import check_output_dir
+
+    d = tmp_path / "run"
+    d.mkdir()
+    (d / "..negtune.k3j2.tmp").write_text("{}")
+    (d / ".negtune.lock").write_text("{}")
+    assert check_output_dir(d, "run") == d
+    (d / "notes.tmp").write_text("mine")  # a user's file is still a user's file
+    with pytest.raises(UserError, match="holds files negtune did not write"):
+        check_output_dir(d, "run")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import failure, launch_two_processes
 
 from negtune.errors import UserError
 from negtune.evaluation.distributed import Processes, merge_scores, split_checkpoints
@@ -52,12 +52,6 @@ def test_merge_scores_and_errors():
 # --------------------------------------------------------------------------- 2 gloo processes
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def env() -> dict:
     e = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
     e.pop("WORLD_SIZE", None)
@@ -66,12 +60,11 @@ def env() -> dict:
 
 def launch(args: list[str], processes: int) -> subprocess.CompletedProcess:
     if processes == 1:
-        cmd = [str(BIN / "negtune"), "eval", *args]
+        p = subprocess.run([str(BIN / "negtune"), "eval", *args], capture_output=True, text=True, env=env(),
+                           cwd=REPO, timeout=600)
     else:
-        cmd = [str(BIN / "accelerate"), "launch", "--config_file", str(REPO / "launch" / "cpu_2proc.yaml"),
-               "--main_process_port", str(free_port()), "-m", "negtune.cli", "eval", *args]
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env(), cwd=REPO, timeout=600)
-    assert p.returncode == 0, (p.stdout[-2000:], p.stderr[-3000:])
+        p = launch_two_processes(["-m", "negtune.cli", "eval", *args], env())
+    assert p.returncode == 0, failure(p)
     return p
 
 

@@ -11,15 +11,15 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
+from helpers import failure, launch_two_processes
 
 pytestmark = pytest.mark.slow  # subprocess or in-process training runs
-import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "negtune" / "train.py"
@@ -95,12 +95,6 @@ def max_diff(a: dict, b: dict) -> float:
     return max((a[k].float() - b[k].float()).abs().max().item() for k in a)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def reference(assets):
     root, _ = assets
@@ -133,9 +127,8 @@ def test_two_processes_match_one_process(reference):
     """Same global batch on 2 processes (2 x 2 x accum 2) as on 1 (2 x 1 x accum 4)."""
     root, recipe, _, ref_dir = reference
     out = root / "run-2proc"
-    p = run([str(BIN / "accelerate"), "launch", "--config_file", str(REPO / "launch" / "cpu_2proc.yaml"),
-             "--main_process_port", str(free_port()), str(SCRIPT), str(recipe), "--out", str(out)])
-    assert p.returncode == 0, (p.stdout[-2000:], p.stderr[-3000:])
+    p = launch_two_processes([str(SCRIPT), str(recipe), "--out", str(out)], env())
+    assert p.returncode == 0, failure(p)
     assert "global batch 2 x 2 proc x 2 accum = 8" in p.stdout
     a = weights(ref_dir / "checkpoints" / "step-000016")
     b = weights(out / "checkpoints" / "step-000016")
@@ -153,15 +146,13 @@ def test_every_loss_gives_the_same_gradient_for_any_split(assets):
 
     root, model = assets
     helper = REPO / "tests" / "training" / "grad_split.py"
-    launch_2proc = [str(BIN / "accelerate"), "launch", "--config_file", str(REPO / "launch" / "cpu_2proc.yaml"),
-                    "--main_process_port", str(free_port())]
-    splits = {"8x1": ([PY], 8, "8 x 1 proc x 1 accum"), "4x2": ([PY], 4, "4 x 1 proc x 2 accum"),
-              "2proc_4x1": (launch_2proc, 4, "4 x 2 proc x 1 accum")}
     grads = {}
-    for label, (launcher, per_device, announced) in splits.items():
+    for label, per_device, announced in (("8x1", 8, "8 x 1 proc x 1 accum"), ("4x2", 4, "4 x 1 proc x 2 accum"),
+                                         ("2proc_4x1", 4, "4 x 2 proc x 1 accum")):
         out = root / f"grads-{label}.pt"
-        p = run(launcher + [str(helper), str(out), str(model), str(root / f"grads-{label}"), str(per_device)])
-        assert p.returncode == 0, (label, p.stdout[-2000:], p.stderr[-3000:])
+        args = [str(helper), str(out), str(model), str(root / f"grads-{label}"), str(per_device)]
+        p = launch_two_processes(args, env()) if label.startswith("2proc") else run([PY, *args])
+        assert p.returncode == 0, (label, failure(p))
         assert p.stdout.count(f"global batch {announced} = 8") == 7, label
         grads[label] = torch.load(out)
     ref = grads["8x1"]
