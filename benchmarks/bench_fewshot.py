@@ -32,7 +32,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_scoring import find_paper_dir, load_tokenizer, negated_file  # noqa: E402
+from bench_scoring import find_paper_dir, load_tokenizer, negated_file, opt125m_shaped  # noqa: E402
 
 
 def main() -> None:
@@ -48,7 +48,6 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
-    from transformers import OPTConfig, OPTForCausalLM
 
     from negtune.config import FewshotConfig
     from negtune.evaluation.fewshot import add_fewshot
@@ -63,11 +62,7 @@ def main() -> None:
         instances += load_csv_set(stem, files, limit=args.limit)
         pools += load_csv_set(stem, files)
     tok, tok_name = load_tokenizer()
-    torch.manual_seed(0)
-    cfg = OPTConfig(vocab_size=len(tok), hidden_size=768, num_hidden_layers=args.layers, num_attention_heads=12,
-                    ffn_dim=3072, max_position_embeddings=2048, word_embed_proj_dim=768,
-                    pad_token_id=tok.pad_token_id, dropout=0.0, attention_dropout=0.0)
-    model = OPTForCausalLM(cfg).eval()
+    model = opt125m_shaped(tok, args.layers)
     fed = {"tokens": 0}
     inner_forward = model.forward
 

@@ -58,6 +58,18 @@ def load_tokenizer():
         return tok, "tiny test tokenizer"
 
 
+def opt125m_shaped(tok, layers: int):
+    """An OPT-125m-shaped model with random weights (seed 0), in eval mode: no download."""
+    import torch
+    from transformers import OPTConfig, OPTForCausalLM
+
+    torch.manual_seed(0)
+    cfg = OPTConfig(vocab_size=len(tok), hidden_size=768, num_hidden_layers=layers, num_attention_heads=12,
+                    ffn_dim=3072, max_position_embeddings=2048, word_embed_proj_dim=768,
+                    pad_token_id=tok.pad_token_id, dropout=0.0, attention_dropout=0.0)
+    return OPTForCausalLM(cfg).eval()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--paper-dir")
@@ -70,7 +82,6 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
-    from transformers import OPTConfig, OPTForCausalLM
 
     from negtune.evaluation.scoring import encode_instances, score_instances
     from negtune.tokenization import model_max_length
@@ -84,11 +95,7 @@ def main() -> None:
         instances += load_csv_set(stem, {"original": str(o), "negated": str(negated_file(paper, stem))},
                                   limit=args.limit)
     tok, tok_name = load_tokenizer()
-    torch.manual_seed(0)
-    cfg = OPTConfig(vocab_size=len(tok), hidden_size=768, num_hidden_layers=args.layers, num_attention_heads=12,
-                    ffn_dim=3072, max_position_embeddings=2048, word_embed_proj_dim=768,
-                    pad_token_id=tok.pad_token_id, dropout=0.0, attention_dropout=0.0)
-    model = OPTForCausalLM(cfg).eval()
+    model = opt125m_shaped(tok, args.layers)
     n_params = sum(p.numel() for p in model.parameters())
     enc = encode_instances(tok, instances, "joint", model_max_length(model, tok))
     work = sum(len(p) + len(o) for pairs in enc for p, o, _ in pairs)
